@@ -1,0 +1,10 @@
+"""``python -m debitura_async.emulator [options]`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

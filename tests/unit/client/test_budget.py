@@ -1,0 +1,273 @@
+"""The request budget: pure sliding windows, and the asyncio budget on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import types
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from debitura_async import _budget
+from debitura_async._budget import DEFAULT_RATE_LIMITS, RateLimit, RequestBudget, SlidingWindows
+
+# -- SlidingWindows ----------------------------------------------------------------------------
+
+
+def test_default_rate_limits_are_debituras() -> None:
+    expected = (
+        RateLimit(2_000, 60.0),
+        RateLimit(20_000, 3_600.0),
+        RateLimit(100_000, 86_400.0),
+    )
+    assert expected == DEFAULT_RATE_LIMITS
+
+
+@pytest.mark.parametrize(("requests", "per"), [(0, 1.0), (-1, 1.0), (1, 0.0), (1, -1.0)])
+def test_rate_limit_refuses_non_positive_values(requests: int, per: float) -> None:
+    with pytest.raises(ValueError, match="must be > 0"):
+        RateLimit(requests, per)
+
+
+def test_first_requests_are_immediate_then_the_window_waits() -> None:
+    windows = SlidingWindows([RateLimit(3, 10.0)], safety=0.0)
+    assert [windows.reserve(0.0) for _ in range(7)] == [0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 20.0]
+
+
+def test_safety_lengthens_the_window() -> None:
+    windows = SlidingWindows([RateLimit(2, 100.0)])  # default safety 2 %
+    assert [windows.reserve(0.0) for _ in range(3)] == [0.0, 0.0, 102.0]
+
+
+def test_several_windows_at_once() -> None:
+    windows = SlidingWindows([RateLimit(2, 1.0), RateLimit(3, 10.0)], safety=0.0)
+    assert [windows.reserve(0.0) for _ in range(6)] == [0.0, 0.0, 1.0, 10.0, 10.0, 11.0]
+
+
+def test_reservations_far_apart_do_not_wait() -> None:
+    windows = SlidingWindows([RateLimit(2, 10.0)], safety=0.0)
+    times = [0.0, 0.0, 10.0, 10.0, 25.0, 25.0, 40.5]
+    assert [windows.reserve(t) for t in times] == times
+
+
+def test_a_later_caller_never_jumps_the_queue() -> None:
+    windows = SlidingWindows([RateLimit(1, 10.0)], safety=0.0)
+    assert windows.reserve(0.0) == 0.0
+    assert windows.reserve(1.0) == 10.0
+    assert windows.reserve(2.0) == 20.0  # FIFO behind the 10.0 reservation
+    assert windows.reserve(35.0) == 35.0
+
+
+def test_pause_until_delays_and_never_shortens() -> None:
+    windows = SlidingWindows([RateLimit(100, 1.0)], safety=0.0)
+    assert windows.paused_until == float("-inf")
+    windows.pause_until(50.0)
+    windows.pause_until(40.0)
+    assert windows.paused_until == 50.0
+    assert windows.reserve(10.0) == 50.0
+    assert windows.reserve(10.0) == 50.0
+    assert windows.reserve(60.0) == 60.0
+
+
+def test_in_window_counts_reservations() -> None:
+    windows = SlidingWindows([RateLimit(2, 10.0), RateLimit(5, 100.0)], safety=0.0)
+    windows.reserve(0.0)
+    windows.reserve(0.0)
+    windows.reserve(5.0)  # -> 10.0
+    assert windows.in_window(5.0) == (3, 3)
+    assert windows.in_window(9.99) == (3, 3)
+    assert windows.in_window(10.0) == (1, 3)  # the window is (now - per, now]
+    assert windows.in_window(20.0) == (0, 3)
+    assert windows.in_window(110.0) == (0, 0)
+
+
+_limits = st.lists(
+    st.builds(RateLimit, st.integers(1, 5), st.floats(0.1, 10.0)), min_size=1, max_size=3
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    limits=_limits,
+    safety=st.sampled_from([0.0, 0.02, 0.1]),
+    steps=st.lists(st.floats(0.0, 3.0), min_size=1, max_size=60),
+    pause=st.none() | st.tuples(st.integers(0, 59), st.floats(0.0, 20.0)),
+)
+def test_no_window_ever_holds_more_than_its_limit(
+    limits: list[RateLimit],
+    safety: float,
+    steps: list[float],
+    pause: tuple[int, float] | None,
+) -> None:
+    windows = SlidingWindows(limits, safety=safety)
+    now = 0.0
+    reserved: list[float] = []
+    for i, step in enumerate(steps):
+        now += step
+        if pause is not None and pause[0] == i:
+            windows.pause_until(now + pause[1])
+        at = windows.reserve(now)
+        assert at >= now
+        if pause is not None and pause[0] <= i:
+            assert at >= windows.paused_until
+        assert not reserved or at >= reserved[-1]  # FIFO: send times never go backwards
+        reserved.append(at)
+
+    smallest = min(limit.requests for limit in limits)
+    if pause is None or pause[0] >= smallest:
+        # Nothing waits before the smallest limit is used up.
+        assert reserved[:smallest] == [
+            sum(steps[: i + 1]) for i in range(min(smallest, len(steps)))
+        ]
+    for limit in limits:
+        per = limit.per * (1.0 + safety)
+        for start in reserved:
+            inside = [t for t in reserved if start <= t < start + per - 1e-9]
+            assert len(inside) <= limit.requests, (limit, start, inside)
+
+
+# -- RequestBudget on a virtual clock ----------------------------------------------------------
+
+
+class VirtualTime:
+    """A clock that only moves when the test says so, and a sleep that waits for it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + delay, future))
+        await future
+
+    async def settle(self) -> None:
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = [(t, f) for t, f in self._sleepers if t <= self.now]
+        for entry in due:
+            self._sleepers.remove(entry)
+            entry[1].set_result(None)
+        await self.settle()
+
+
+@pytest.fixture
+def vtime(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
+    fake = VirtualTime()
+    # Only the budget module sees the virtual sleep; the event loop keeps the real one.
+    monkeypatch.setattr(_budget, "asyncio", types.SimpleNamespace(sleep=fake.sleep))
+    return fake
+
+
+@pytest.mark.anyio
+async def test_acquire_waits_when_the_window_is_full(vtime: VirtualTime) -> None:
+    budget = RequestBudget([RateLimit(2, 10.0)], safety=0.0, clock=vtime.clock)
+    await budget.acquire()
+    await budget.acquire()
+    assert vtime.sleeps == []
+
+    third = asyncio.create_task(budget.acquire())
+    await vtime.settle()
+    assert vtime.sleeps == [10.0]
+    assert not third.done()
+    await vtime.advance(9.5)
+    assert not third.done()
+    await vtime.advance(0.5)
+    assert third.done()
+    await third
+    assert budget.acquired == 3
+    assert budget.waited == 10.0
+
+
+@pytest.mark.anyio
+async def test_concurrent_acquirers_are_spread_out_in_order(vtime: VirtualTime) -> None:
+    budget = RequestBudget([RateLimit(1, 1.0)], safety=0.0, clock=vtime.clock)
+    done: list[int] = []
+
+    async def caller(n: int) -> None:
+        await budget.acquire()
+        done.append(n)
+
+    tasks = [asyncio.create_task(caller(n)) for n in range(4)]
+    await vtime.settle()
+    assert done == [0]
+    assert vtime.sleeps == [1.0, 2.0, 3.0]
+    for expected in ([0, 1], [0, 1, 2], [0, 1, 2, 3]):
+        await vtime.advance(1.0)
+        assert done == expected
+    await asyncio.gather(*tasks)
+    assert budget.waited == 6.0
+
+
+@pytest.mark.anyio
+async def test_pause_holds_back_later_acquirers(vtime: VirtualTime) -> None:
+    budget = RequestBudget([RateLimit(100, 60.0)], safety=0.0, clock=vtime.clock)
+    await budget.acquire()
+    budget.pause(30.0)
+    later = asyncio.create_task(budget.acquire())
+    await vtime.settle()
+    assert vtime.sleeps == [30.0]
+    await vtime.advance(29.0)
+    assert not later.done()
+    await vtime.advance(1.0)
+    assert later.done()
+    await later
+    assert budget.waited == 30.0
+
+
+@pytest.mark.anyio
+async def test_pause_holds_back_a_caller_already_waiting(vtime: VirtualTime) -> None:
+    budget = RequestBudget([RateLimit(1, 10.0)], safety=0.0, clock=vtime.clock)
+    await budget.acquire()  # t=0 (relative)
+    waiting = asyncio.create_task(budget.acquire())  # reserved t=10
+    await vtime.settle()
+    assert vtime.sleeps == [10.0]
+
+    await vtime.advance(5.0)
+    budget.pause(20.0)  # a 429 at t=5: nothing before t=25
+    await vtime.advance(5.0)  # t=10: its reservation is due, but the budget is paused
+    assert not waiting.done()
+    assert vtime.sleeps == [10.0, 15.0]
+    await vtime.advance(14.5)
+    assert not waiting.done()
+    await vtime.advance(0.5)
+    assert waiting.done()
+    await waiting
+    assert budget.waited == 25.0
+
+
+@pytest.mark.anyio
+async def test_negative_pause_does_not_wait(vtime: VirtualTime) -> None:
+    budget = RequestBudget([RateLimit(100, 60.0)], clock=vtime.clock)
+    budget.pause(-5.0)
+    await budget.acquire()
+    assert vtime.sleeps == []
+    assert budget.waited == 0.0
+
+
+def test_request_budget_repr() -> None:
+    assert repr(RequestBudget()) == "RequestBudget(2000/60s, 20000/3600s, 100000/86400s)"
+    assert repr(RequestBudget([RateLimit(5, 0.2)])) == "RequestBudget(5/0.2s)"
+
+
+@pytest.mark.anyio
+async def test_real_clock_budget_spaces_the_sixth_request() -> None:
+    budget = RequestBudget([RateLimit(5, 0.2)], safety=0.0)
+    started = time.monotonic()
+    for _ in range(5):
+        await budget.acquire()
+    assert budget.waited == 0.0
+    await budget.acquire()
+    assert time.monotonic() - started >= 0.19
+    assert budget.waited > 0.0
+    assert budget.acquired == 6

@@ -108,6 +108,15 @@ class PollPlanner:
         self.first_polls = 0
         self.late_first_polls = 0
 
+    @classmethod
+    def calibrated(cls, policy: PollPolicy | None, duration: float) -> PollPlanner:
+        """A planner that already knows a reference-size batch takes about ``duration`` s
+        (no scout): for a caller that measured its server before, and for tests."""
+        planner = cls(policy)
+        planner._duration = duration
+        planner._calibrated = True
+        return planner
+
     # -- model ---------------------------------------------------------------------------------
 
     @property

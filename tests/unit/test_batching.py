@@ -1,0 +1,94 @@
+"""Batching rows into request bodies: partitions, limits, stable keys, splitting."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from debitura_async import IngestionJobRow
+from debitura_async._batching import Batch, Batcher, batches, encode_row
+from debitura_async._wire import encode_rows
+
+CASE = uuid.UUID("123e4567-e89b-12d3-a456-426614174000")
+
+
+def row(i: int, text: str = "note") -> IngestionJobRow:
+    return IngestionJobRow(CASE, f"{text} {i}", external_ref=f"r{i}")
+
+
+def test_body_equals_the_wire_encoding_of_the_rows() -> None:
+    rows = [row(i) for i in range(5)]
+    (batch,) = batches(enumerate(rows))
+    assert batch.body() == encode_rows(rows)
+    assert orjson.loads(batch.body())["rows"][4]["externalRef"] == "r4"
+
+
+def test_full_batches_then_a_partial_one() -> None:
+    out = list(batches(((i, row(i)) for i in range(2500)), max_rows=1000))
+    assert [len(b) for b in out] == [1000, 1000, 500]
+    assert [b.index for b in out] == [0, 1, 2]
+    assert (out[1].first_position, out[1].last_position) == (1000, 1999)
+
+
+@pytest.mark.parametrize("size", [0, 1001])
+def test_batch_size_is_checked(size: int) -> None:
+    with pytest.raises(ValueError, match="batch size"):
+        Batcher(size)
+
+
+def test_byte_cap_cuts_batches_to_fit() -> None:
+    part = len(encode_row(row(0, "x" * 100)))
+    batcher = Batcher(1000, max_bytes=part * 3 + 20)
+    out = [b for i in range(10) if (b := batcher.add(i, row(i, "x" * 100))) is not None]
+    last = batcher.flush()
+    assert last is not None
+    out.append(last)
+    assert all(len(b.body()) <= part * 3 + 20 for b in out)
+    assert sum(len(b) for b in out) == 10
+
+
+def test_keys_are_stable_and_content_bound() -> None:
+    a = Batch(index=3, positions=(7, 8), parts=(encode_row(row(1)), encode_row(row(2))))
+    same = Batch(index=3, positions=(70, 80), parts=(encode_row(row(1)), encode_row(row(2))))
+    other = Batch(index=3, positions=(7, 8), parts=(encode_row(row(1)), encode_row(row(3))))
+    assert a.idempotency_key("run1") == same.idempotency_key("run1")
+    assert a.idempotency_key("run1") != other.idempotency_key("run1")
+    assert a.idempotency_key("run1") != a.idempotency_key("run2")
+    assert len(a.idempotency_key("r" * 64)) <= 255
+
+
+def test_without_and_halves_keep_positions_and_parts_together() -> None:
+    (batch,) = batches((10 + i, row(i)) for i in range(7))
+    rest = batch.without([1, 4])
+    assert rest.positions == (10, 12, 13, 15, 16)
+    assert [orjson.loads(p)["externalRef"] for p in rest.parts] == ["r0", "r2", "r3", "r5", "r6"]
+    left, right = batch.halves()
+    assert left.positions + right.positions == batch.positions
+    assert left.index == right.index == batch.index
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 400),
+    max_rows=st.integers(1, 1000),
+    max_bytes=st.none() | st.integers(200, 5000),
+)
+def test_batches_partition_the_input(n: int, max_rows: int, max_bytes: int | None) -> None:
+    batcher = Batcher(max_rows, max_bytes=max_bytes)
+    out: list[Batch] = []
+    for i in range(n):
+        if (b := batcher.add(i, row(i))) is not None:
+            out.append(b)
+        assert len(batcher.pending) < max_rows
+    if (last := batcher.flush()) is not None:
+        out.append(last)
+    assert [p for b in out for p in b.positions] == list(range(n))
+    assert all(1 <= len(b) <= max_rows for b in out)
+    if max_bytes is not None:
+        assert all(len(b.body()) <= max_bytes or len(b) == 1 for b in out)
+    decoded = [r["externalRef"] for b in out for r in orjson.loads(b.body())["rows"]]
+    assert decoded == [f"r{i}" for i in range(n)]

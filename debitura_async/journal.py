@@ -1,0 +1,760 @@
+"""The durable record of a migration (SQLite), so a crashed run resumes without duplicates.
+
+A journal file holds one run: the input's identity (path, size, SHA-256), the settings that shape
+its batches (format, column mapping, batch size), the base URL, the run id, ``validated_at``, and
+for every batch its line range, Idempotency-Key, job id, state and counts, plus the serialized
+:class:`~debitura_async.models.JobResult` once it is finished. It never holds the API key.
+
+Each step is committed (WAL mode, ``synchronous=FULL``) before the pipeline goes on, so after a
+``kill -9`` at any point the journal says, per batch, one of::
+
+    (absent)     never formed, or formed and not yet sent   -> send it
+    submitting   the POST may or may not have reached the server -> send it again with the SAME
+                 Idempotency-Key (the server replays the job it created, if it did)
+    accepted     the job exists (job id known)                -> poll it, do not send it
+    finished     terminal result recorded                     -> replay the result, no request
+
+Two layers: :class:`JournalStore` is synchronous (usable and testable without an event loop);
+:class:`SqliteJournal` implements the pipeline's :class:`~debitura_async.ingest.IngestJournal`
+protocol by running every store call on one worker thread (``anyio.to_thread`` behind a
+``CapacityLimiter(1)``), so the event loop never waits on the disk.
+
+The file is opened in SQLite's exclusive locking mode: a second process cannot use a journal
+that a live run holds.
+
+Test-only hooks (never set them in production): ``DEBITURA_ASYNC_TEST_CRASH_AFTER=<n>`` makes the
+process SIGKILL itself right after the n-th journal commit; ``DEBITURA_ASYNC_TEST_CRASH_BEFORE=
+<step>:<n>`` (step ``submitting``, ``accepted`` or ``finished``) right before the n-th commit of
+that step (``accepted:1`` = the server created the job, the journal still says "submitting").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+import anyio
+import attrs
+import orjson
+
+from ._batching import Batch
+from .errors import DebituraError
+from .ingest import JournalEntry
+from .models import (
+    AsyncJobStatus,
+    IngestionJobStatus,
+    JobOutcome,
+    JobResult,
+    RejectedRow,
+)
+
+__all__ = [
+    "CRASH_AFTER_ENV",
+    "CRASH_BEFORE_ENV",
+    "BatchRecord",
+    "InputIdentity",
+    "JournalError",
+    "JournalExistsError",
+    "JournalMismatchError",
+    "JournalStore",
+    "RecordedError",
+    "RunInfo",
+    "SqliteJournal",
+    "result_from_json",
+    "result_to_json",
+]
+
+SCHEMA_VERSION: Final = 1
+CRASH_AFTER_ENV: Final = "DEBITURA_ASYNC_TEST_CRASH_AFTER"
+CRASH_BEFORE_ENV: Final = "DEBITURA_ASYNC_TEST_CRASH_BEFORE"
+
+Step = Literal["create", "attempt", "submitting", "accepted", "finished", "rejected", "complete"]
+LineSpan = Callable[[int, int], tuple[int, int]]
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    run_id TEXT NOT NULL,
+    input_path TEXT NOT NULL,
+    input_size INTEGER NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    settings TEXT NOT NULL,
+    validated_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    completed_at TEXT,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS batches (
+    idempotency_key TEXT PRIMARY KEY,
+    batch_index INTEGER NOT NULL,
+    first_position INTEGER NOT NULL,
+    last_position INTEGER NOT NULL,
+    first_line INTEGER,
+    last_line INTEGER,
+    row_count INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('submitting', 'accepted', 'finished')),
+    job_id TEXT,
+    outcome TEXT,
+    rows_succeeded INTEGER,
+    rows_failed INTEGER,
+    result TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    idempotency_key TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    line INTEGER,
+    reasons TEXT NOT NULL,
+    PRIMARY KEY (idempotency_key, position)
+);
+"""
+
+
+class JournalError(DebituraError):
+    """A journal cannot be used as asked."""
+
+
+class JournalExistsError(JournalError):
+    """A new run was asked for on a journal that already holds one."""
+
+
+class JournalMismatchError(JournalError):
+    """``--resume`` against another input, base URL or batch settings than the journal's."""
+
+
+class RecordedError(DebituraError):
+    """An error recorded by an earlier run and read back from a journal (type and message)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _parse_iso(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+@attrs.frozen(kw_only=True)
+class InputIdentity:
+    """What an input file is: its path, size and SHA-256 (streamed, never loaded whole)."""
+
+    path: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | Path, *, chunk: int = 1 << 20) -> InputIdentity:
+        p = Path(path)
+        digest = hashlib.sha256()
+        size = 0
+        with p.open("rb") as f:
+            while block := f.read(chunk):
+                digest.update(block)
+                size += len(block)
+        return cls(path=str(p.resolve()), size=size, sha256=digest.hexdigest())
+
+
+@attrs.frozen(kw_only=True)
+class RunInfo:
+    """The run a journal holds. ``settings`` are the JSON-able options that shape the batches."""
+
+    run_id: str
+    input: InputIdentity
+    base_url: str
+    batch_size: int
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+    validated_at: datetime
+    created_at: datetime = attrs.field(factory=_utcnow)
+    attempts: int = 1
+    completed_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BatchRecord:
+    """One row of the ``batches`` table."""
+
+    idempotency_key: str
+    batch_index: int
+    first_position: int
+    last_position: int
+    first_line: int | None
+    last_line: int | None
+    row_count: int
+    state: Literal["submitting", "accepted", "finished"]
+    job_id: uuid.UUID | None
+    outcome: JobOutcome | None
+    rows_succeeded: int | None
+    rows_failed: int | None
+
+
+# -- JobResult <-> JSON ---------------------------------------------------------------------------
+
+
+def result_to_json(result: JobResult) -> bytes:
+    """A JobResult as JSON (the error keeps only its type name and message)."""
+    status = result.status
+    error = result.error
+    data: dict[str, Any] = {
+        "batchIndex": result.batch_index,
+        "firstPosition": result.first_position,
+        "lastPosition": result.last_position,
+        "rowCount": result.row_count,
+        "outcome": result.outcome.value,
+        "jobId": None if result.job_id is None else str(result.job_id),
+        "status": None
+        if status is None
+        else {
+            "status": int(status.status),
+            "rowsTotal": status.rows_total,
+            "rowsSucceeded": status.rows_succeeded,
+            "rowsFailed": status.rows_failed,
+        },
+        "error": None
+        if error is None
+        else {
+            "type": error.kind if isinstance(error, RecordedError) else type(error).__name__,
+            "message": str(error),
+        },
+        "rejectedRows": [
+            {"position": r.position, "problems": list(r.problems)} for r in result.rejected_rows
+        ],
+        "idempotencyKey": result.idempotency_key,
+        "polls": result.polls,
+        "submittedAt": _iso(result.submitted_at),
+        "finishedAt": _iso(result.finished_at),
+    }
+    return orjson.dumps(data)
+
+
+def result_from_json(raw: bytes | str) -> JobResult:
+    """Inverse of :func:`result_to_json` (``resumed`` is False; the pipeline sets it)."""
+    data = orjson.loads(raw)
+    status = data.get("status")
+    error = data.get("error")
+    job_id = data.get("jobId")
+    return JobResult(
+        batch_index=data["batchIndex"],
+        first_position=int(data["firstPosition"]),
+        last_position=int(data["lastPosition"]),
+        row_count=int(data["rowCount"]),
+        outcome=JobOutcome(data["outcome"]),
+        job_id=None if job_id is None else uuid.UUID(job_id),
+        status=None
+        if status is None
+        else IngestionJobStatus(
+            status=AsyncJobStatus(int(status["status"])),
+            rows_total=int(status["rowsTotal"]),
+            rows_succeeded=int(status["rowsSucceeded"]),
+            rows_failed=int(status["rowsFailed"]),
+        ),
+        error=None if error is None else RecordedError(str(error["type"]), str(error["message"])),
+        rejected_rows=tuple(
+            RejectedRow(position=int(r["position"]), problems=tuple(r["problems"]))
+            for r in data.get("rejectedRows", ())
+        ),
+        idempotency_key=data.get("idempotencyKey"),
+        polls=int(data.get("polls", 0)),
+        submitted_at=_parse_iso(data.get("submittedAt")),
+        finished_at=_parse_iso(data.get("finishedAt")),
+    )
+
+
+# -- test-only crash hooks ------------------------------------------------------------------------
+
+
+class _CrashPlan:
+    """Reads the test-only environment hooks once; does nothing when they are unset."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.after: int | None = None
+        self.before: tuple[str, int] | None = None
+        after = environ.get(CRASH_AFTER_ENV, "").strip()
+        if after:
+            self.after = int(after)
+        before = environ.get(CRASH_BEFORE_ENV, "").strip()
+        if before:
+            step, _, count = before.partition(":")
+            self.before = (step.strip(), int(count or "1"))
+        self.commits = 0
+        self.steps: dict[str, int] = {}
+
+    def before_commit(self, step: str) -> None:
+        self.steps[step] = self.steps.get(step, 0) + 1
+        if self.before is not None and self.before == (step, self.steps[step]):
+            _crash()
+
+    def after_commit(self) -> None:
+        self.commits += 1
+        if self.after is not None and self.commits == self.after:
+            _crash()
+
+
+def _crash() -> None:  # pragma: no cover - the process ends here
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+# -- the synchronous store ------------------------------------------------------------------------
+
+
+class JournalStore:
+    """A journal file, synchronously. Every mutating method has committed when it returns.
+
+    Use :meth:`create` for a new run and :meth:`open` to resume one. Not thread-safe: use it from
+    one thread at a time (:class:`SqliteJournal` does).
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, run: RunInfo) -> None:
+        self.path = path
+        self._conn = conn
+        self.run = run
+        self._crash = _CrashPlan(os.environ)
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.5)
+        try:
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("BEGIN EXCLUSIVE")  # take the file lock now; a live run holds it
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise JournalError(
+                    f"journal {str(path)!r} is in use by another process (is a run still going?)"
+                ) from None
+            raise JournalError(f"journal {str(path)!r}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        if mode is None or str(mode[0]).lower() != "wal":  # pragma: no cover - odd filesystems
+            conn.close()
+            raise JournalError(f"{path}: SQLite cannot use WAL mode here")
+        return conn
+
+    @staticmethod
+    def _holds_run(conn: sqlite3.Connection) -> bool:
+        table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run'"
+        ).fetchone()
+        return table is not None and conn.execute("SELECT 1 FROM run").fetchone() is not None
+
+    @classmethod
+    def create(cls, path: str | Path, run: RunInfo) -> JournalStore:
+        """Start a journal for a new run; refuses a file that already holds a run."""
+        p = Path(path)
+        try:
+            conn = cls._connect(p)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"cannot create journal {str(p)!r}: {exc}") from None
+        try:
+            held = cls._holds_run(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise JournalError(f"cannot create journal {str(p)!r}: {exc}") from None
+        if held:
+            conn.close()
+            raise JournalExistsError(f"journal {str(p)!r} already holds a run")
+        store = cls(p, conn, run)
+        try:
+            with store._transaction("create"):
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value)"
+                    " VALUES ('schema_version', ?), ('tool', ?)",
+                    (str(SCHEMA_VERSION), "debitura-async"),
+                )
+                conn.execute(
+                    "INSERT INTO run (id, run_id, input_path, input_size, input_sha256, base_url,"
+                    " batch_size, settings, validated_at, created_at, attempts)"
+                    " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (
+                        run.run_id,
+                        run.input.path,
+                        run.input.size,
+                        run.input.sha256,
+                        run.base_url,
+                        run.batch_size,
+                        orjson.dumps(dict(run.settings), option=orjson.OPT_SORT_KEYS).decode(),
+                        _iso(run.validated_at),
+                        _iso(run.created_at),
+                    ),
+                )
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise JournalError(f"cannot create journal {str(p)!r}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    @classmethod
+    def holds_run(cls, path: str | Path) -> bool:
+        """True when ``path`` is a journal with a run in it (False: missing, or created by a run
+        that was killed before its first commit, so nothing was sent under it)."""
+        p = Path(path)
+        if not p.exists() or p.stat().st_size == 0:
+            return False
+        try:
+            conn = cls._connect(p)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{str(p)!r} is not a debitura-async journal ({exc})") from None
+        try:
+            return cls._holds_run(conn)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{str(p)!r} is not a debitura-async journal ({exc})") from None
+        finally:
+            conn.close()
+
+    @classmethod
+    def open(cls, path: str | Path) -> JournalStore:
+        """Open an existing journal (to resume it or to read it)."""
+        p = Path(path)
+        if not p.is_file():
+            raise JournalError(f"no journal at {str(p)!r}")
+        try:
+            conn = cls._connect(p)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{str(p)!r} is not a debitura-async journal ({exc})") from None
+        try:
+            row = conn.execute(
+                "SELECT run_id, input_path, input_size, input_sha256, base_url, batch_size,"
+                " settings, validated_at, created_at, attempts, completed_at FROM run WHERE id = 1"
+            ).fetchone()
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise JournalError(f"{str(p)!r} is not a debitura-async journal ({exc})") from None
+        if row is None or version is None:
+            conn.close()
+            raise JournalError(f"{str(p)!r} holds no run (an interrupted start?); delete it")
+        if int(version[0]) != SCHEMA_VERSION:
+            conn.close()
+            raise JournalError(
+                f"{str(p)!r} was written by another version (schema {version[0]}, this is"
+                f" {SCHEMA_VERSION})"
+            )
+        validated_at = _parse_iso(row[7])
+        created_at = _parse_iso(row[8])
+        if validated_at is None or created_at is None:  # pragma: no cover - NOT NULL columns
+            conn.close()
+            raise JournalError(f"{str(p)!r}: the run record is damaged")
+        run = RunInfo(
+            run_id=row[0],
+            input=InputIdentity(path=row[1], size=int(row[2]), sha256=row[3]),
+            base_url=row[4],
+            batch_size=int(row[5]),
+            settings=orjson.loads(row[6]),
+            validated_at=validated_at,
+            created_at=created_at,
+            attempts=int(row[9]),
+            completed_at=_parse_iso(row[10]),
+        )
+        return cls(p, conn, run)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- transactions --------------------------------------------------------------------------
+
+    class _Tx:
+        def __init__(self, store: JournalStore, step: Step) -> None:
+            self.store = store
+            self.step = step
+
+        def __enter__(self) -> None:
+            self.store._conn.execute("BEGIN IMMEDIATE")
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> None:
+            conn = self.store._conn
+            if exc_type is not None:
+                conn.execute("ROLLBACK")
+                return
+            self.store._crash.before_commit(self.step)
+            conn.execute("COMMIT")
+            self.store._crash.after_commit()
+
+    def _transaction(self, step: Step) -> JournalStore._Tx:
+        return JournalStore._Tx(self, step)
+
+    # -- resuming ------------------------------------------------------------------------------
+
+    def check_resume(
+        self,
+        *,
+        identity: InputIdentity,
+        base_url: str,
+    ) -> list[str]:
+        """Refuse (:class:`JournalMismatchError`) another input or base URL; return notes."""
+        recorded = self.run.input
+        if (identity.size, identity.sha256) != (recorded.size, recorded.sha256):
+            raise JournalMismatchError(
+                f"journal {str(self.path)!r} belongs to another input: it recorded"
+                f" {recorded.path} ({recorded.size:,} bytes, sha256 {recorded.sha256[:12]}…),"
+                f" this is {identity.path} ({identity.size:,} bytes,"
+                f" sha256 {identity.sha256[:12]}…)."
+                " Resume with the very file the run started on, or start a new journal"
+            )
+        if base_url.rstrip("/") != self.run.base_url.rstrip("/"):
+            raise JournalMismatchError(
+                f"journal {str(self.path)!r} belongs to a run against {self.run.base_url}, not"
+                f" {base_url}; resuming elsewhere would send its batches to another server"
+            )
+        notes = []
+        if identity.path != recorded.path:
+            notes.append(f"the input moved from {recorded.path} (same size and content)")
+        return notes
+
+    def begin_attempt(self) -> None:
+        """Count one more run over this journal (a resume)."""
+        with self._transaction("attempt"):
+            self._conn.execute("UPDATE run SET attempts = attempts + 1 WHERE id = 1")
+        self.run = attrs.evolve(self.run, attempts=self.run.attempts + 1)
+
+    # -- the IngestJournal steps ---------------------------------------------------------------
+
+    def lookup(self, idempotency_key: str) -> JournalEntry | None:
+        row = self._conn.execute(
+            "SELECT state, job_id, result FROM batches WHERE idempotency_key = ?",
+            (idempotency_key,),
+        ).fetchone()
+        if row is None:
+            return None
+        state, job_id, result = row
+        return JournalEntry(
+            state=state,
+            job_id=None if job_id is None else uuid.UUID(job_id),
+            result=None if result is None else result_from_json(result),
+        )
+
+    def batch_submitting(
+        self,
+        batch: Batch,
+        idempotency_key: str,
+        *,
+        lines: tuple[int, int] | None = None,
+    ) -> None:
+        """The batch is about to be POSTed with this key (never downgrades a later state)."""
+        first_line, last_line = lines if lines is not None else (None, None)
+        with self._transaction("submitting"):
+            self._conn.execute(
+                "INSERT INTO batches (idempotency_key, batch_index, first_position,"
+                " last_position, first_line, last_line, row_count, state, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'submitting', ?)"
+                " ON CONFLICT (idempotency_key) DO UPDATE SET updated_at = excluded.updated_at",
+                (
+                    idempotency_key,
+                    batch.index,
+                    batch.first_position,
+                    batch.last_position,
+                    first_line,
+                    last_line,
+                    len(batch),
+                    _iso(_utcnow()),
+                ),
+            )
+
+    def batch_accepted(self, idempotency_key: str, job_id: uuid.UUID) -> None:
+        """The server answered 202 with this job id."""
+        with self._transaction("accepted"):
+            self._conn.execute(
+                "UPDATE batches SET state = 'accepted', job_id = ?, updated_at = ?"
+                " WHERE idempotency_key = ? AND state != 'finished'",
+                (str(job_id), _iso(_utcnow()), idempotency_key),
+            )
+
+    def batch_finished(self, result: JobResult, *, lines: tuple[int, int] | None = None) -> None:
+        """A terminal result. Rows the server refused out of a larger batch are kept aside: the
+        batch itself is finished only by a result covering all of its rows."""
+        key = result.idempotency_key
+        if key is None:
+            return  # rows refused on the client: re-derived from the input on every run
+        now = _iso(_utcnow())
+        row = self._conn.execute(
+            "SELECT row_count FROM batches WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        partial = (
+            result.outcome is JobOutcome.REJECTED
+            and row is not None
+            and result.row_count < int(row[0])
+        )
+        if partial:
+            with self._transaction("rejected"):
+                self._conn.executemany(
+                    "INSERT INTO rejections (idempotency_key, position, line, reasons)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET reasons = excluded.reasons",
+                    [
+                        (
+                            key,
+                            r.position,
+                            None if lines is None else lines[0],
+                            orjson.dumps(list(r.problems)).decode(),
+                        )
+                        for r in result.rejected_rows
+                    ],
+                )
+            return
+        first_line, last_line = lines if lines is not None else (None, None)
+        with self._transaction("finished"):
+            self._conn.execute(
+                "INSERT INTO batches (idempotency_key, batch_index, first_position,"
+                " last_position, first_line, last_line, row_count, state, job_id, outcome,"
+                " rows_succeeded, rows_failed, result, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'finished', ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (idempotency_key) DO UPDATE SET state = 'finished',"
+                " job_id = excluded.job_id, outcome = excluded.outcome,"
+                " rows_succeeded = excluded.rows_succeeded, rows_failed = excluded.rows_failed,"
+                " result = excluded.result, updated_at = excluded.updated_at,"
+                " first_line = coalesce(batches.first_line, excluded.first_line),"
+                " last_line = coalesce(batches.last_line, excluded.last_line)",
+                (
+                    key,
+                    result.batch_index if result.batch_index is not None else -1,
+                    result.first_position,
+                    result.last_position,
+                    first_line,
+                    last_line,
+                    result.row_count,
+                    None if result.job_id is None else str(result.job_id),
+                    result.outcome.value,
+                    result.rows_succeeded,
+                    result.rows_failed,
+                    result_to_json(result).decode(),
+                    now,
+                ),
+            )
+
+    def mark_complete(self, summary: Mapping[str, Any]) -> None:
+        """Every row of the input has a terminal outcome."""
+        now = _utcnow()
+        with self._transaction("complete"):
+            self._conn.execute(
+                "UPDATE run SET completed_at = ?, summary = ? WHERE id = 1",
+                (_iso(now), orjson.dumps(dict(summary)).decode()),
+            )
+        self.run = attrs.evolve(self.run, completed_at=now)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def batches(self) -> list[BatchRecord]:
+        rows = self._conn.execute(
+            "SELECT idempotency_key, batch_index, first_position, last_position, first_line,"
+            " last_line, row_count, state, job_id, outcome, rows_succeeded, rows_failed"
+            " FROM batches ORDER BY first_position, batch_index"
+        ).fetchall()
+        return [
+            BatchRecord(
+                idempotency_key=r[0],
+                batch_index=r[1],
+                first_position=r[2],
+                last_position=r[3],
+                first_line=r[4],
+                last_line=r[5],
+                row_count=r[6],
+                state=r[7],
+                job_id=None if r[8] is None else uuid.UUID(r[8]),
+                outcome=None if r[9] is None else JobOutcome(r[9]),
+                rows_succeeded=r[10],
+                rows_failed=r[11],
+            )
+            for r in rows
+        ]
+
+    def state_counts(self) -> dict[str, tuple[int, int]]:
+        """``{state: (batches, rows)}``."""
+        rows = self._conn.execute(
+            "SELECT state, count(*), coalesce(sum(row_count), 0) FROM batches GROUP BY state"
+        ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+# -- the async adapter ----------------------------------------------------------------------------
+
+
+class SqliteJournal:
+    """:class:`~debitura_async.ingest.IngestJournal` over a :class:`JournalStore`.
+
+    Every call runs on a worker thread, one at a time, and returns once committed. ``lines`` maps
+    a position range to its line range, so the journal records line numbers too.
+    """
+
+    def __init__(self, store: JournalStore, *, lines: LineSpan | None = None) -> None:
+        self.store = store
+        self._lines = lines
+        self._limiter = anyio.CapacityLimiter(1)
+
+    def _span(self, first: int, last: int) -> tuple[int, int] | None:
+        if self._lines is None:
+            return None
+        try:
+            return self._lines(first, last)
+        except (IndexError, KeyError):
+            return None
+
+    async def _run(self, func: Callable[[], Any]) -> Any:
+        return await anyio.to_thread.run_sync(func, limiter=self._limiter)
+
+    async def lookup(self, idempotency_key: str) -> JournalEntry | None:
+        entry: JournalEntry | None = await self._run(lambda: self.store.lookup(idempotency_key))
+        return entry
+
+    async def batch_submitting(self, batch: Batch, idempotency_key: str) -> None:
+        lines = self._span(batch.first_position, batch.last_position)
+        await self._run(lambda: self.store.batch_submitting(batch, idempotency_key, lines=lines))
+
+    async def batch_accepted(self, idempotency_key: str, job_id: uuid.UUID) -> None:
+        await self._run(lambda: self.store.batch_accepted(idempotency_key, job_id))
+
+    async def batch_finished(self, result: JobResult) -> None:
+        lines = self._span(result.first_position, result.last_position)
+        await self._run(lambda: self.store.batch_finished(result, lines=lines))
+
+    async def mark_complete(self, summary: Mapping[str, Any]) -> None:
+        await self._run(lambda: self.store.mark_complete(summary))
+
+    async def aclose(self) -> None:
+        await self._run(self.store.close)

@@ -39,6 +39,7 @@ from .models import (
 __all__ = [
     "converter",
     "decode",
+    "encode_row",
     "encode_rows",
     "format_datetime",
     "parse_datetime",
@@ -167,6 +168,33 @@ def row_to_wire(row: IngestionJobRow) -> dict[str, Any]:
 def encode_rows(rows: Iterable[IngestionJobRow]) -> bytes:
     """The ``POST /ingestion-jobs`` body for these rows."""
     return orjson.dumps({"rows": [_unstructure_row(r) for r in rows]})
+
+
+def encode_row(row: IngestionJobRow) -> bytes:
+    """``orjson.dumps(row_to_wire(row))``, byte for byte, in about a quarter of the time.
+
+    The ingestion pipeline encodes every row once, so this is its hottest path. Its shortcuts
+    all give the converter's exact output: a ``uuid.UUID`` and a datetime already in UTC are
+    left to orjson, which writes them as ``str()`` and :func:`format_datetime` do (any other
+    id or datetime goes through the converter's rules); and the result is copied out of orjson's
+    output buffer, because keeping a batch's worth of those buffers alive made each ``dumps``
+    ten times slower (allocator churn; see ``benchmarks/`` P3).
+    """
+    case_id = row.case_id
+    wire: dict[str, Any] = {
+        "caseId": case_id if type(case_id) is uuid.UUID else str(case_id),
+        "description": row.description,
+        "type": int(row.type),
+    }
+    event_date = row.event_date
+    if event_date is not None:
+        if type(event_date) is datetime and event_date.tzinfo is UTC:
+            wire["eventDate"] = event_date
+        else:
+            wire["eventDate"] = format_datetime(event_date)
+    if row.external_ref is not None:
+        wire["externalRef"] = row.external_ref
+    return memoryview(orjson.dumps(wire, option=orjson.OPT_UTC_Z)).tobytes()
 
 
 def encode_json(payload: Any) -> bytes:

@@ -30,7 +30,15 @@ import time
 import types
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
@@ -82,6 +90,8 @@ RowInput = IngestionJobRow | Mapping[str, Any] | InvalidRow
 OnInvalid = Literal["skip", "raise"]
 
 _ROW_INDEX_RE = re.compile(r"rows\[(\d+)\]", re.IGNORECASE)
+_END: Any = object()
+"""Marks the end of the input."""
 _NOT_FOUND_TOLERANCE = 3
 """A freshly accepted job may briefly answer 404 (replica lag); give up after this many."""
 
@@ -259,6 +269,9 @@ class Ingestion:
         self._runner: asyncio.Task[None] | None = None
         self._jobs: dict[uuid.UUID, _Tracked] = {}
         self._submitting: dict[str, _Tracked] = {}
+        self._active = 0
+        """Batches between being handed to _start and being tracked or finished: while any is,
+        the poll loop must not conclude that the work is done."""
         self._formed: dict[int, Batch] = {}
         self._batcher: Batcher | None = None
         self._polling: set[uuid.UUID] = set()
@@ -360,13 +373,14 @@ class Ingestion:
             task.cancel()
         self._wake.set()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> bool:
         if self._stopping is not None or self._tg is None:
             coro.close()
-            return
+            return False
         task = self._tg.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
 
     def _fail(self, error: BaseException) -> None:
         if self._fatal is None:
@@ -524,30 +538,9 @@ class Ingestion:
             problems = row_problems(
                 row, position, now=self._validated_at, skew=self._client.clock_skew
             )
+        if not problems:  # the common case, once per row
+            return row, []
         return row, [f"{p.field}: {p.message}" for p in problems]
-
-    async def _iterate(self) -> Any:
-        """Yield input items lazily from a sync or async iterable."""
-        rows = self._rows
-        if isinstance(rows, AsyncIterable):
-            iterator = aiter(rows)
-            try:
-                async for item in iterator:
-                    yield item
-            finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-        else:
-            sync_iter = iter(rows)
-            try:
-                for count, item in enumerate(sync_iter, 1):
-                    yield item
-                    if count % 256 == 0:
-                        await asyncio.sleep(0)
-            finally:
-                if isinstance(sync_iter, types.GeneratorType):
-                    sync_iter.close()
 
     async def _precheck(self, rows: Sequence[Any]) -> bool:
         problems: list[RowProblem] = []
@@ -572,8 +565,26 @@ class Ingestion:
             return
         batcher = self._batcher = Batcher(options.batch_size, max_bytes=options.max_body_bytes)
         position = -1
+        # Input is read lazily, one item at a time. A sync iterable is read directly (no async
+        # generator in between: this loop runs once per row), yielding to the event loop after
+        # every 256 items; the input's iterator is closed when reading stops, however it stops.
+        async_iter: AsyncIterator[Any] | None = None
+        sync_iter: Iterator[Any] = iter(())
         try:
-            async for item in self._iterate():
+            rows = self._rows
+            if isinstance(rows, AsyncIterable):
+                async_iter = aiter(rows)
+            else:
+                sync_iter = iter(rows)
+            while True:
+                if async_iter is None:
+                    if position & 255 == 255 and position > 0:
+                        await asyncio.sleep(0)
+                    item = next(sync_iter, _END)
+                else:
+                    item = await anext(async_iter, _END)
+                if item is _END:
+                    break
                 position += 1
                 self._counts.read += 1
                 row, problems = self._check(item, position)
@@ -599,8 +610,16 @@ class Ingestion:
             if last is not None:
                 await self._dispatch(last)
         finally:
-            self._input_done = True
-            self._wake.set()
+            try:
+                if async_iter is not None:
+                    aclose = getattr(async_iter, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                elif isinstance(sync_iter, types.GeneratorType):
+                    sync_iter.close()
+            finally:
+                self._input_done = True
+                self._wake.set()
 
     async def _reject_client_side(self, position: int, problems: list[str]) -> None:
         result = JobResult(
@@ -628,17 +647,23 @@ class Ingestion:
     async def _start(self, meta: _Tracked) -> None:
         """Send a batch, or, when resuming, replay or re-poll what the journal knows of it."""
         self._submitting[meta.key] = meta
-        journal = self.options.journal
-        entry = await journal.lookup(meta.key) if journal is not None else None
-        if entry is not None and entry.state == "finished" and entry.result is not None:
-            del self._submitting[meta.key]
-            await self._record(attrs.evolve(entry.result, resumed=True), journal=False)
-            self._release(meta.slot)
-        elif entry is not None and entry.state == "accepted" and entry.job_id is not None:
-            del self._submitting[meta.key]
-            self._track(meta, entry.job_id)
-        else:
-            self._spawn(self._submit(meta))
+        self._active += 1
+        submitting = False
+        try:
+            journal = self.options.journal
+            entry = await journal.lookup(meta.key) if journal is not None else None
+            if entry is not None and entry.state == "finished" and entry.result is not None:
+                del self._submitting[meta.key]
+                await self._record(attrs.evolve(entry.result, resumed=True), journal=False)
+                self._release(meta.slot)
+            elif entry is not None and entry.state == "accepted" and entry.job_id is not None:
+                del self._submitting[meta.key]
+                self._track(meta, entry.job_id)
+            else:
+                submitting = self._spawn(self._submit(meta))
+        finally:
+            if not submitting:  # else _submit counts the batch out when it is done with it
+                self._active -= 1
 
     def _track(self, meta: _Tracked, job_id: uuid.UUID) -> None:
         meta.job_id = job_id
@@ -650,29 +675,37 @@ class Ingestion:
     async def _submit(self, meta: _Tracked) -> None:
         journal = self.options.journal
         try:
-            if journal is not None:
-                await journal.batch_submitting(meta.batch, meta.key)
-            async with self._submit_limiter:
-                accepted = await self._client._post_ingestion_job(
-                    meta.batch.body(), idempotency_key=meta.key
-                )
-        except (AuthenticationError, PermissionDeniedError) as exc:
-            self._fail(exc)
-        except (BadRequestError, PayloadTooLargeError) as exc:
-            self._submitting.pop(meta.key, None)
-            await self._split(meta, exc)
-        except UnprocessableEntityError as exc:
-            self._submitting.pop(meta.key, None)
-            await self._reject_server_side(meta, list(range(len(meta.batch))), exc, {})
-        except DebituraError as exc:
-            await self._finish(meta, JobOutcome.UNRESOLVED, error=exc)
-        else:
-            self._submitting.pop(meta.key, None)
-            meta.submitted_at = _now()
-            if journal is not None:
+            try:
+                if journal is not None:
+                    await journal.batch_submitting(meta.batch, meta.key)
+                async with self._submit_limiter:
+                    accepted = await self._client._post_ingestion_job(
+                        meta.batch.body(), idempotency_key=meta.key
+                    )
+            except (AuthenticationError, PermissionDeniedError) as exc:
+                self._fail(exc)
+            except (BadRequestError, PayloadTooLargeError) as exc:
+                # Shielded: a stop must not catch the batch half split, its rows half counted.
                 with anyio.CancelScope(shield=True):
-                    await journal.batch_accepted(meta.key, accepted.job_id)
-            self._track(meta, accepted.job_id)
+                    self._submitting.pop(meta.key, None)
+                    await self._split(meta, exc)
+            except UnprocessableEntityError as exc:
+                with anyio.CancelScope(shield=True):
+                    self._submitting.pop(meta.key, None)
+                    await self._reject_server_side(meta, list(range(len(meta.batch))), exc, {})
+            except DebituraError as exc:
+                await self._finish(meta, JobOutcome.UNRESOLVED, error=exc)
+            else:
+                # The job exists: a stop from here on reports it UNRESOLVED with its id.
+                meta.job_id = accepted.job_id
+                meta.submitted_at = _now()
+                if journal is not None:
+                    with anyio.CancelScope(shield=True):
+                        await journal.batch_accepted(meta.key, accepted.job_id)
+                self._submitting.pop(meta.key, None)
+                self._track(meta, accepted.job_id)
+        finally:
+            self._active -= 1
 
     async def _split(self, meta: _Tracked, error: APIStatusError) -> None:
         """A 400/413 queued nothing: reject the rows it names, or bisect, and resend the rest."""
@@ -735,6 +768,7 @@ class Ingestion:
             if (
                 self._input_done
                 and not self._jobs
+                and not self._active
                 and not self._submitting
                 and not self._formed
                 and not self._polling

@@ -21,9 +21,10 @@ from debitura_async import (
     IngestionJobRow,
     ValidationError,
 )
+from debitura_async._batching import Batch
 from debitura_async._polling import PollPolicy
 from debitura_async.emulator import Emulator, EmulatorConfig, Fault
-from debitura_async.ingest import Ingestion
+from debitura_async.ingest import Ingestion, JournalEntry
 from debitura_async.models import IngestionSummary, IngestProgress, JobOutcome, JobResult
 
 from ..conftest import TIME_SCALE, collect_resource_warnings, fast_retry, no_leaked_tasks
@@ -456,3 +457,54 @@ async def test_summary_invariants_hold_for_any_input_and_faults(
                 assert covered == list(range(len(rows)))
         else:
             assert len(refs) >= summary.rows_succeeded
+
+
+class SlowJournal:
+    """An in-memory IngestJournal; its n-th acceptance write takes ``slow_accept`` seconds, as a
+    SQLite commit may on a busy disk."""
+
+    def __init__(self, *, slow_accept: dict[int, float] | None = None) -> None:
+        self.slow_accept = slow_accept or {}
+        self.accepts = 0
+        self.entries: dict[str, JournalEntry] = {}
+
+    async def lookup(self, idempotency_key: str) -> JournalEntry | None:
+        return self.entries.get(idempotency_key)
+
+    async def batch_submitting(self, batch: Batch, idempotency_key: str) -> None:
+        self.entries[idempotency_key] = JournalEntry(state="submitting")
+
+    async def batch_accepted(self, idempotency_key: str, job_id: uuid.UUID) -> None:
+        self.accepts += 1
+        await asyncio.sleep(self.slow_accept.get(self.accepts, 0.0))
+        self.entries[idempotency_key] = JournalEntry(state="accepted", job_id=job_id)
+
+    async def batch_finished(self, result: JobResult) -> None:
+        assert result.idempotency_key is not None
+        self.entries[result.idempotency_key] = JournalEntry(
+            state="finished", job_id=result.job_id, result=result
+        )
+
+
+async def test_slow_journal_writes_lose_no_job(instant_emulator: Emulator) -> None:
+    """Regression: while the last batch's acceptance was being journaled, the first job finished
+    and the poll loop, seeing no work left, ended: the last job was reported UNRESOLVED."""
+    journal = SlowJournal(slow_accept={2: 0.3})
+    rows = [IngestionJobRow(instant_emulator.case_ids[0], f"n{i}") for i in range(20)]
+    async with DebituraClient(instant_emulator.api_key, base_url=instant_emulator.url) as client:
+        options: dict[str, Any] = {
+            "batch_size": 10,
+            "max_concurrent_submits": 1,
+            "journal": journal,
+            "polling": POLICY,
+            "run_id": "slowjournal",
+        }
+        summary = await client.ingest_all(rows, **options)
+        assert summary.rows_unresolved == 0
+        assert summary.rows_succeeded == 20
+        assert [e.state for e in journal.entries.values()] == ["finished", "finished"]
+        # the same run again replays everything from the journal and sends nothing
+        posts_before = client.stats.posts
+        again = await client.ingest_all(rows, **options)
+        assert again.rows_succeeded == 20
+        assert client.stats.posts == posts_before

@@ -281,12 +281,14 @@ class DebituraClient:
                 limit_per_host=self.max_connections,
                 ttl_dns_cache=300,
             )
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self.timeout.to_aiohttp(),
                 raise_for_status=False,
                 auto_decompress=True,
             )
+            _disable_hidden_retry(session)
+            self._session = session
         return self._session
 
     # -- public API ----------------------------------------------------------------------------
@@ -490,6 +492,7 @@ class DebituraClient:
         else:
             self.stats.gets += 1
         started = time.monotonic()
+        failure: tuple[TransportError, BaseException | None] | None = None
         try:
             async with session.request(
                 method, self.base_url + path, data=body, headers=headers
@@ -510,8 +513,12 @@ class DebituraClient:
                 attempt,
                 time.monotonic() - started,
             )
-            # aiohttp errors may carry request_info (with our headers): do not chain those.
-            raise error from (None if hasattr(exc, "request_info") else exc)
+            # aiohttp errors may carry request_info (with our headers, the key among them):
+            # such a cause is dropped, and the error is raised outside this block so that it
+            # does not keep the cause as its __context__ either.
+            failure = (error, None if hasattr(exc, "request_info") else exc)
+        if failure is not None:
+            raise failure[0] from failure[1]
         logger.debug(
             "%s %s -> %d attempt=%d elapsed=%.3fs",
             method,
@@ -538,6 +545,19 @@ class DebituraClient:
             job_id=job_id,
             retry_after=retry_after,
         )
+
+
+def _disable_hidden_retry(session: aiohttp.ClientSession) -> None:
+    """Stop aiohttp from silently sending an idempotent request twice.
+
+    aiohttp re-sends a GET once by itself when a pooled connection turns out dead
+    (``ServerDisconnectedError``/``ClientOSError``); that second attempt would bypass the
+    client's retry policy, its request budget, its stats and its logging. Our own retries cover
+    the case, counted and budgeted. There is no public switch (aio-libs/aiohttp#10790);
+    ``aiohttp.test_utils.TestClient`` sets the same attribute.
+    """
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
 
 
 def _translate_transport_error(

@@ -57,7 +57,7 @@ class PollPolicy:
     """Share of first polls allowed to find their job unfinished (lower: later first polls)."""
     min_interval: float = 0.05
     max_interval: float = 60.0
-    learning_rate: float = 0.02
+    learning_rate: float = 0.015
 
     @classmethod
     def fixed(cls, interval: float = 3.0) -> PollPolicy:

@@ -150,6 +150,8 @@ def row_from_mapping(data: Mapping[str, Any]) -> IngestionJobRow:
 
 
 def _check_text(text: str, index: int, field: str) -> list[RowProblem]:
+    if text.isascii():  # no surrogates possible; isascii() does not copy
+        return []
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -202,14 +204,47 @@ def check_event_date(
     return []
 
 
+def plainly_valid(row: IngestionJobRow, latest_event_date: datetime) -> bool:
+    """A fast yes for the common row: ASCII text, a UTC (or no) eventDate before the limit.
+
+    True means :func:`row_problems` finds nothing (``latest_event_date`` being ``now + skew``);
+    False means "look closer" (``row_problems`` decides). The ingestion pipeline calls this once
+    per row; the full rules run only for rows it does not vouch for.
+    """
+    description = row.description
+    if (
+        type(description) is not str
+        or not description
+        or len(description) > MAX_DESCRIPTION_CHARS
+        or not description.isascii()
+        or description.isspace()
+    ):
+        return False
+    event_date = row.event_date
+    if event_date is not None and not (
+        type(event_date) is datetime
+        and event_date.tzinfo is UTC
+        and event_date <= latest_event_date
+        and event_date.year > 1
+    ):
+        return False
+    ref = row.external_ref
+    return ref is None or (type(ref) is str and ref.isascii())
+
+
 def row_problems(
     row: IngestionJobRow, index: int, *, now: datetime, skew: timedelta
 ) -> list[RowProblem]:
     """Everything wrong with one row, as the server would see it at ``now``."""
     problems = check_description(row.description, index)
     problems += check_event_date(row.event_date, index, now=now, skew=skew)
-    if row.external_ref is not None:
-        problems += _check_text(row.external_ref, index, "externalRef")
+    ref: object = row.external_ref  # typed str | None, but attrs does not enforce it
+    if ref is not None and not isinstance(ref, str):
+        problems.append(
+            RowProblem(index, "externalRef", f"expected text, got {type(ref).__name__}")
+        )
+    elif ref is not None:
+        problems += _check_text(ref, index, "externalRef")
     return problems
 
 

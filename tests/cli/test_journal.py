@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from debitura_async import IngestionJobRow
 from debitura_async._batching import Batch
 from debitura_async.errors import ValidationError
 from debitura_async.journal import (
@@ -54,7 +55,9 @@ def make_run(tmp_path: Path, **changes: object) -> RunInfo:
 
 
 def batch(index: int, positions: tuple[int, ...]) -> Batch:
-    return Batch(index=index, positions=positions, parts=tuple(b"{}" for _ in positions))
+    case = uuid.UUID(int=index + 1)
+    rows = tuple(IngestionJobRow(case, f"row {p}") for p in positions)
+    return Batch(index=index, positions=positions, rows=rows)
 
 
 def finished(key: str, *, rows: int = 2, failed: int = 0) -> JobResult:

@@ -146,6 +146,9 @@ class IngestOptions:
     * ``validated_at`` — the "now" for the future-eventDate rule (a resumed run passes the
       original run's start, so the same rows are valid and the same batches form).
     * ``max_poll_failures`` — consecutive failed polls of one job before it is UNRESOLVED.
+    * ``max_failed_submits`` — consecutive batches whose POST failed even after retries
+      (server unreachable, 5xx) before the run stops sending: what is left is reported
+      UNRESOLVED at once rather than each batch spending its own retries on a dead server.
     """
 
     batch_size: int = attrs.field(default=MAX_BATCH_ROWS)
@@ -162,6 +165,7 @@ class IngestOptions:
     journal: IngestJournal | None = None
     validated_at: datetime | None = None
     max_poll_failures: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    max_failed_submits: int = attrs.field(default=3, validator=attrs.validators.ge(1))
 
     @batch_size.validator
     def _check_batch_size(self, _: object, value: int) -> None:
@@ -270,6 +274,7 @@ class Ingestion:
         self._jobs: dict[uuid.UUID, _Tracked] = {}
         self._submitting: dict[str, _Tracked] = {}
         self._active = 0
+        self._failed_submits = 0
         """Batches between being handed to _start and being tracked or finished: while any is,
         the poll loop must not conclude that the work is done."""
         self._formed: dict[int, Batch] = {}
@@ -704,8 +709,12 @@ class Ingestion:
                     self._submitting.pop(meta.key, None)
                     await self._reject_server_side(meta, list(range(len(meta.batch))), exc, {})
             except DebituraError as exc:
+                self._failed_submits += 1
                 await self._finish(meta, JobOutcome.UNRESOLVED, error=exc)
+                if self._failed_submits >= self.options.max_failed_submits:
+                    self._stop("the server failed every recent request")
             else:
+                self._failed_submits = 0
                 # The job exists: a stop from here on reports it UNRESOLVED with its id.
                 meta.job_id = accepted.job_id
                 meta.submitted_at = _now()

@@ -508,3 +508,28 @@ async def test_slow_journal_writes_lose_no_job(instant_emulator: Emulator) -> No
         again = await client.ingest_all(rows, **options)
         assert again.rows_succeeded == 20
         assert client.stats.posts == posts_before
+
+
+async def test_a_dead_server_stops_the_run_instead_of_retrying_every_batch() -> None:
+    """After ``max_failed_submits`` batches in a row fail even after retries, nothing more is
+    sent: the rest is reported UNRESOLVED at once (and a resume can send it later)."""
+    config = EmulatorConfig(
+        time_scale=TIME_SCALE, faults=(Fault(kind="http_error", probability=1.0, status=503),)
+    )
+    async with (
+        Emulator(config) as emu,
+        DebituraClient(emu.api_key, base_url=emu.url, retry=fast_retry(2)) as client,
+    ):
+        rows = [IngestionJobRow(emu.case_ids[0], f"n{i}") for i in range(2000)]
+        summary = await client.ingest_all(
+            rows, batch_size=10, max_concurrent_submits=1, polling=POLICY
+        )
+        assert_invariants(summary)
+        assert summary.rows_succeeded == 0
+        assert summary.rows_unresolved == summary.rows_read
+        assert summary.rows_read < 2000  # reading stopped with the run
+        # three batches spent their retries (3 attempts each); at most one more POST had
+        # started when the third gave up; the rest of the 200 batches were never sent
+        assert summary.posts in (9, 10)
+        stats = await emu.stats()
+        assert stats["requests"]["POST /ingestion-jobs"] == {"503": summary.posts}

@@ -192,13 +192,13 @@ def _retry_after_header(seconds: float) -> str:
 
 def _rate_limited_response(service: EmulatorService, retry_after_model: float) -> web.Response:
     real = service.clock.to_real(retry_after_model)
-    body = {
-        "error": "rate_limit_exceeded",
-        "message": f"Rate limit exceeded. Retry after {real:.3f} seconds.",
-        "retryAfter": round(real, 3),
-    }
+    limits = service.config.rate_limits
+    body: dict[str, Any] = {"error": "rate_limit_exceeded", "message": "Rate limit exceeded."}
+    if limits.retry_after_body:  # off: the body gives no hint of the wait (header only, or none)
+        body["message"] = f"Rate limit exceeded. Retry after {real:.3f} seconds."
+        body["retryAfter"] = round(real, 3)
     headers = {}
-    if service.config.rate_limits.retry_after_header:
+    if limits.retry_after_header:
         headers["Retry-After"] = _retry_after_header(real)
     return _json(body, 429, headers)
 

@@ -192,7 +192,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--retry-after-header",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="send a Retry-After header with 429s (default: on; body retryAfter is always sent)",
+        help="send a Retry-After header with 429s (default: on)",
+    )
+    limits.add_argument(
+        "--retry-after-body",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="put retryAfter in the body of 429s (default: on)",
     )
 
     world = parser.add_argument_group("world")
@@ -265,6 +271,8 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         rl_changes["enabled"] = False
     if args.retry_after_header is not None:
         rl_changes["retry_after_header"] = args.retry_after_header
+    if args.retry_after_body is not None:
+        rl_changes["retry_after_body"] = args.retry_after_body
     rate_limits = attrs.evolve(rate_limits, **rl_changes)
 
     changes: dict[str, Any] = {"latency": latency, "rate_limits": rate_limits}

@@ -100,8 +100,12 @@ class RateLimits:
     """Per-API-key sliding-window limits over admitted requests.
 
     A window set to ``None`` is not enforced; ``enabled=False`` switches all of them off.
-    ``retry_after_header`` adds a ``Retry-After`` header to 429s (the body always has
-    ``retryAfter``; Debitura's docs disagree about the header).
+    ``retry_after_header`` adds a ``Retry-After`` header to 429s and ``retry_after_body`` the
+    body's ``retryAfter`` field (Debitura's docs disagree about the header; with both off a 429
+    says nothing about how long to wait, and a client must fall back on its own backoff).
+
+    >>> RateLimits().retry_after_header, RateLimits().retry_after_body
+    (True, True)
     """
 
     per_minute: int | None = attrs.field(default=2000, validator=_positive_or_none)
@@ -109,6 +113,7 @@ class RateLimits:
     per_day: int | None = attrs.field(default=100_000, validator=_positive_or_none)
     enabled: bool = True
     retry_after_header: bool = True
+    retry_after_body: bool = True
 
     @classmethod
     def off(cls) -> RateLimits:
@@ -128,6 +133,7 @@ class RateLimits:
             "perDay": self.per_day,
             "enabled": self.enabled,
             "retryAfterHeader": self.retry_after_header,
+            "retryAfterBody": self.retry_after_body,
         }
 
     @classmethod
@@ -138,6 +144,7 @@ class RateLimits:
             per_day=data.get("perDay", 100_000),
             enabled=bool(data.get("enabled", True)),
             retry_after_header=bool(data.get("retryAfterHeader", True)),
+            retry_after_body=bool(data.get("retryAfterBody", True)),
         )
 
 

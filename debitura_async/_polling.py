@@ -12,8 +12,9 @@ planner aims at one poll per job, placed just after the job finishes:
   the others wait on the (pessimistic) prior and are rescheduled the moment the scout reports.
 * **Quantile tracking.** ``D`` then follows the ``1 - late_target`` quantile of the observed
   durations by stochastic approximation on what each first poll finds: a job still running nudges
-  ``D`` up, a finished one nudges it down (in log space, so the rule is scale-free; the step grows
-  while successive nudges agree, so a wrong prior is unlearned in a few jobs).
+  ``D`` up (but never past that job's own duration, which its progress tells), a finished one
+  nudges it down (in log space, so the rule is scale-free; the downward step grows during long
+  runs of timely polls, so a pessimistic prior is unlearned in a few jobs).
 * **Late jobs** are never left to a blind cadence: their progress (rows done at two instants, or
   the learned pace) predicts the remaining time, and they are polled again just after it.
 * **FIFO.** The server starts jobs in order, so a job seen still *Queued* means every job accepted
@@ -53,11 +54,11 @@ class PollPolicy:
     expected_per_row: float = 0.028
     """Prior: seconds per row (1000 rows ~ 30 s, the guide's upper figure)."""
     reference_rows: int = 1000
-    late_target: float = 0.1
+    late_target: float = 0.07
     """Share of first polls allowed to find their job unfinished (lower: later first polls)."""
     min_interval: float = 0.05
     max_interval: float = 60.0
-    learning_rate: float = 0.015
+    learning_rate: float = 0.02
 
     @classmethod
     def fixed(cls, interval: float = 3.0) -> PollPolicy:
@@ -137,7 +138,7 @@ class PollPlanner:
             return
         self._pace = sample if self._pace is None else 0.7 * self._pace + 0.3 * sample
 
-    def _nudge(self, late: bool) -> None:
+    def _nudge(self, late: bool, *, measured: float | None = None) -> None:
         """Stochastic approximation of the (1 - late_target) quantile, in log space.
 
         A late first poll moves D up by ``rate * (1 - q)``, a timely one down by ``rate * q``, so
@@ -152,7 +153,10 @@ class PollPlanner:
         q = p.late_target
         if late:
             self._run_on_time = 0
-            self._duration *= math.exp(p.learning_rate * (1.0 - q))
+            raised = self._duration * math.exp(p.learning_rate * (1.0 - q))
+            if measured is not None:  # never past the late job's own (measured) duration
+                raised = min(raised, max(self._duration, measured))
+            self._duration = raised
         else:
             self._run_on_time += 1
             self._run_late = 0
@@ -256,9 +260,13 @@ class PollPlanner:
 
         if first and job.scheduled_by_model:
             self.first_polls += 1
+            measured = None
             if not terminal:
                 self.late_first_polls += 1
-            self._nudge(late=not terminal)
+                if status == _IN_PROGRESS and processed > 0:
+                    remaining = (max(total, job.rows) - processed) * self._pace_estimate()
+                    measured = (now + remaining - job.accepted_at) / self._g(job.rows)
+            self._nudge(late=not terminal, measured=measured)
 
         if terminal:
             if job.role == "scout":

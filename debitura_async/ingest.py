@@ -147,8 +147,9 @@ class IngestOptions:
       original run's start, so the same rows are valid and the same batches form).
     * ``max_poll_failures`` — consecutive failed polls of one job before it is UNRESOLVED.
     * ``max_failed_submits`` — consecutive batches whose POST failed even after retries
-      (server unreachable, 5xx) before the run stops sending: what is left is reported
-      UNRESOLVED at once rather than each batch spending its own retries on a dead server.
+      (server unreachable, 5xx) before the run stops sending: the rest of the input is still
+      read and accounted for, each batch reported UNRESOLVED at once (resumable) rather than
+      spending its own retries on a dead server. Polls of jobs already accepted go on.
     """
 
     batch_size: int = attrs.field(default=MAX_BATCH_ROWS)
@@ -275,6 +276,8 @@ class Ingestion:
         self._submitting: dict[str, _Tracked] = {}
         self._active = 0
         self._failed_submits = 0
+        self._sending_stopped: DebituraError | None = None
+        """Set when max_failed_submits batches in a row failed: batches are no longer sent."""
         """Batches between being handed to _start and being tracked or finished: while any is,
         the poll loop must not conclude that the work is done."""
         self._formed: dict[int, Batch] = {}
@@ -691,9 +694,13 @@ class Ingestion:
         journal = self.options.journal
         try:
             try:
+                if self._sending_stopped is not None:
+                    raise self._sending_stopped
                 if journal is not None:
                     await journal.batch_submitting(meta.batch, meta.key)
                 async with self._submit_limiter:
+                    if self._sending_stopped is not None:
+                        raise self._sending_stopped
                     accepted = await self._client._post_ingestion_job(
                         meta.batch.body(), idempotency_key=meta.key
                     )
@@ -709,10 +716,14 @@ class Ingestion:
                     self._submitting.pop(meta.key, None)
                     await self._reject_server_side(meta, list(range(len(meta.batch))), exc, {})
             except DebituraError as exc:
-                self._failed_submits += 1
+                if exc is not self._sending_stopped:
+                    self._failed_submits += 1
+                    if self._failed_submits >= self.options.max_failed_submits:
+                        self._sending_stopped = DebituraError(
+                            f"not sent: the last {self._failed_submits} batches failed even "
+                            f"after retries (last error: {exc})"
+                        )
                 await self._finish(meta, JobOutcome.UNRESOLVED, error=exc)
-                if self._failed_submits >= self.options.max_failed_submits:
-                    self._stop("the server failed every recent request")
             else:
                 self._failed_submits = 0
                 # The job exists: a stop from here on reports it UNRESOLVED with its id.

@@ -31,6 +31,7 @@ __all__ = [
     "check_description",
     "check_event_date",
     "coerce_row",
+    "item_problems",
     "row_from_mapping",
     "row_problems",
 ]
@@ -248,6 +249,22 @@ def row_problems(
     return problems
 
 
+def item_problems(
+    item: object, index: int, *, now: datetime, skew: timedelta
+) -> tuple[IngestionJobRow | None, list[RowProblem]]:
+    """One input item, a row or a mapping, checked by every rule: ``(row or None, problems)``.
+
+    The one per-item check behind :func:`check_batch`, the ingestion pipeline and the CLI's
+    ``--strict`` pass.
+    """
+    if isinstance(item, IngestionJobRow):
+        return item, row_problems(item, index, now=now, skew=skew)
+    row, problems = coerce_row(item, index)
+    if row is not None:
+        problems = row_problems(row, index, now=now, skew=skew)
+    return row, problems
+
+
 def check_batch(
     items: Iterable[IngestionJobRow | Mapping[str, Any]],
     *,
@@ -260,13 +277,9 @@ def check_batch(
     count = 0
     for index, item in enumerate(items):
         count += 1
-        if isinstance(item, IngestionJobRow):
-            row: IngestionJobRow | None = item
-        else:
-            row, found = coerce_row(item, index)
-            problems += found
+        row, found = item_problems(item, index, now=now, skew=skew)
+        problems += found
         if row is not None:
-            problems += row_problems(row, index, now=now, skew=skew)
             rows.append(row)
     if count == 0:
         problems.insert(0, RowProblem(-1, "rows", "at least one row is required"))

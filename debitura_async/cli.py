@@ -58,7 +58,7 @@ from ._input import (
     parse_mapping,
 )
 from ._polling import PollPolicy
-from ._validate import coerce_row, row_problems
+from ._validate import item_problems
 from .client import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DebituraClient
 from .errors import (
     APIStatusError,
@@ -736,9 +736,7 @@ def _item_problems(item: Item, position: int, *, now: datetime, skew: timedelta)
     """What the pipeline would refuse in this item (the same rules, for ``--strict``)."""
     if isinstance(item, InvalidRow):
         return list(item.problems)
-    row, problems = coerce_row(item, position)
-    if row is not None:
-        problems = row_problems(row, position, now=now, skew=skew)
+    _, problems = item_problems(item, position, now=now, skew=skew)
     return [f"{p.field}: {p.message}" for p in problems]
 
 

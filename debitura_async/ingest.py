@@ -48,7 +48,7 @@ import orjson
 
 from ._batching import Batch, Batcher
 from ._polling import PollPlanner, PollPolicy
-from ._validate import MAX_BATCH_ROWS, coerce_row, plainly_valid, row_problems
+from ._validate import MAX_BATCH_ROWS, item_problems, plainly_valid
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -532,23 +532,15 @@ class Ingestion:
     # -- reading and submitting ------------------------------------------------------------------
 
     def _check(self, item: object, position: int) -> tuple[IngestionJobRow | None, list[str]]:
-        if isinstance(item, IngestionJobRow):
-            row: IngestionJobRow | None = item
-            problems: list[RowProblem] = []
-        elif isinstance(item, InvalidRow):
+        if isinstance(item, InvalidRow):
             return None, list(item.problems) or ["row: could not be read"]
-        elif isinstance(item, Mapping):
-            row, problems = coerce_row(item, position)
-        else:
+        if not isinstance(item, IngestionJobRow | Mapping):
             return None, [
                 f"row: expected an IngestionJobRow or a mapping, got {type(item).__name__}"
             ]
-        if row is not None:
-            problems = row_problems(
-                row, position, now=self._validated_at, skew=self._client.clock_skew
-            )
-        if not problems:  # the common case, once per row
-            return row, []
+        row, problems = item_problems(
+            item, position, now=self._validated_at, skew=self._client.clock_skew
+        )
         return row, [f"{p.field}: {p.message}" for p in problems]
 
     async def _precheck(self, rows: Sequence[Any]) -> bool:

@@ -315,9 +315,9 @@ async def test_server_side_400_isolates_the_named_rows(
 ) -> None:
     """Rows the client cannot catch but the server refuses: switch the client's check off and let
     the real emulator refuse blank descriptions; the rest of the batch must still go in."""
-    import debitura_async.ingest as ingest_module
+    import debitura_async._validate as validate_module
 
-    monkeypatch.setattr(ingest_module, "row_problems", lambda *a, **k: [])
+    monkeypatch.setattr(validate_module, "row_problems", lambda *a, **k: [])
     rows = [
         IngestionJobRow(emulator.case_ids[0], "" if i in (3, 77) else f"n{i}") for i in range(100)
     ]
@@ -327,6 +327,10 @@ async def test_server_side_400_isolates_the_named_rows(
     assert all("description" in r.rejected_rows[0].problems[0] for r in results if r.rejected_rows)
     assert sum(r.rows_succeeded for r in results) == 98
     assert await emulator.note_count() == 98
+    # the refusal came from the server (the client's own check was switched off)
+    assert all(r.idempotency_key is not None for r in results if r.rejected_rows)
+    stats = await emulator.stats()
+    assert stats["requests"]["POST /ingestion-jobs"] == {"400": 1, "202": 1}
 
 
 async def test_413_bisects_until_batches_fit() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._budget import DEFAULT_RATE_LIMITS, RateLimit, RequestBudget
+from ._journal_api import IngestJournal, JournalEntry
+from ._polling import PollPolicy
 from ._retry import RetryPolicy
 from .client import DEFAULT_BASE_URL, DebituraClient, RequestStats, Timeout
 from .errors import (
@@ -35,15 +37,22 @@ from .errors import (
     UnprocessableEntityError,
     ValidationError,
 )
+from .ingest import Ingestion, IngestOptions
 from .models import (
     AsyncJobStatus,
     CollectionPartner,
     IngestionJobAccepted,
     IngestionJobRow,
     IngestionJobStatus,
+    IngestionSummary,
+    IngestProgress,
+    InvalidRow,
+    JobOutcome,
+    JobResult,
     Note,
     NoteAuthor,
     PartnerIngestEventType,
+    RejectedRow,
 )
 
 try:
@@ -67,18 +76,29 @@ __all__ = [
     "DecodeError",
     "ErrorBody",
     "IdempotencyConflictError",
+    "IngestJournal",
+    "IngestOptions",
+    "IngestProgress",
+    "Ingestion",
     "IngestionJobAccepted",
     "IngestionJobRow",
     "IngestionJobStatus",
+    "IngestionSummary",
+    "InvalidRow",
+    "JobOutcome",
+    "JobResult",
     "JobWaitTimeout",
+    "JournalEntry",
     "NotFoundError",
     "Note",
     "NoteAuthor",
     "PartnerIngestEventType",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PollPolicy",
     "RateLimit",
     "RateLimitError",
+    "RejectedRow",
     "RemoteProtocolError",
     "RequestBudget",
     "RequestStats",

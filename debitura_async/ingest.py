@@ -40,13 +40,14 @@ from collections.abc import (
     Sequence,
 )
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
 import attrs
 import orjson
 
 from ._batching import Batch, Batcher
+from ._journal_api import IngestJournal, JournalEntry
 from ._polling import PollPlanner, PollPolicy
 from ._validate import MAX_BATCH_ROWS, item_problems, plainly_valid
 from .errors import (
@@ -94,31 +95,6 @@ _END: Any = object()
 """Marks the end of the input."""
 _NOT_FOUND_TOLERANCE = 3
 """A freshly accepted job may briefly answer 404 (replica lag); give up after this many."""
-
-
-@attrs.frozen(kw_only=True)
-class JournalEntry:
-    """What a journal knows of a batch (by Idempotency-Key) from an earlier run."""
-
-    state: Literal["submitting", "accepted", "finished"]
-    job_id: uuid.UUID | None = None
-    result: JobResult | None = None
-
-
-class IngestJournal(Protocol):
-    """Durable record of a run, so a crashed run resumes without duplicates (see ``journal.py``).
-
-    The pipeline awaits each call before going on, so an implementation must write durably
-    (and off the event loop) before returning.
-    """
-
-    async def lookup(self, idempotency_key: str) -> JournalEntry | None: ...
-
-    async def batch_submitting(self, batch: Batch, idempotency_key: str) -> None: ...
-
-    async def batch_accepted(self, idempotency_key: str, job_id: uuid.UUID) -> None: ...
-
-    async def batch_finished(self, result: JobResult) -> None: ...
 
 
 @attrs.frozen(kw_only=True)

@@ -46,8 +46,8 @@ import attrs
 import orjson
 
 from ._batching import Batch
+from ._journal_api import JournalEntry
 from .errors import DebituraError
-from .ingest import JournalEntry
 from .models import (
     AsyncJobStatus,
     IngestionJobStatus,

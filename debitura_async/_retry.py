@@ -35,18 +35,24 @@ _NOT_PROCESSED_STATUSES = frozenset({408, 429, 503})
 class RetryPolicy:
     """How a client retries.
 
-    >>> RetryPolicy(max_retries=3, initial_backoff=0.2, max_backoff=10.0)
-    RetryPolicy(max_retries=3, initial_backoff=0.2, max_backoff=10.0, timeout=None)
+    >>> policy = RetryPolicy(max_retries=3, initial_backoff=0.2, max_backoff=10.0)
+    >>> policy.max_retries, policy.timeout, policy.max_retry_after
+    (3, None, 300.0)
 
     ``max_retries`` counts retries after the first attempt (0 disables retrying); ``timeout``
     bounds the total time spent on one call including its retries (None: no bound beyond
-    ``max_retries``).
+    ``max_retries``). ``max_retry_after`` is the longest server-requested wait (``Retry-After``)
+    the client sits out by itself: a longer one (say the daily limit is spent and the server
+    asks for 86400 s) is not waited for — the :class:`~debitura_async.RateLimitError` reaches
+    the caller at once with its ``retry_after``, and the client's budget pauses no longer than
+    this either.
     """
 
     max_retries: int = attrs.field(default=5, validator=attrs.validators.ge(0))
     initial_backoff: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
     max_backoff: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
     timeout: float | None = None
+    max_retry_after: float = attrs.field(default=300.0, validator=attrs.validators.ge(0))
 
 
 def full_jitter_backoff(retry_number: int, *, initial: float, cap: float, rand: float) -> float:
@@ -86,6 +92,8 @@ def retry_delay(
         return None
     server_wait = getattr(exc, "retry_after", None)
     if isinstance(server_wait, float | int):
+        if server_wait > policy.max_retry_after:
+            return None
         return max(0.0, float(server_wait))
     return full_jitter_backoff(
         retry_number, initial=policy.initial_backoff, cap=policy.max_backoff, rand=rand

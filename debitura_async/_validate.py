@@ -293,6 +293,11 @@ def check_batch(
 
 
 def check_idempotency_key(key: str) -> None:
+    if not isinstance(key, str):
+        raise ValidationError(
+            [RowProblem(-1, "Idempotency-Key", f"must be a string, got {type(key).__name__}")],
+            what="request",
+        )
     if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
         raise ValidationError(
             [
@@ -300,6 +305,18 @@ def check_idempotency_key(key: str) -> None:
                     -1,
                     "Idempotency-Key",
                     f"must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters, got {len(key)}",
+                )
+            ],
+            what="request",
+        )
+    bad = next((c for c in key if not " " <= c <= "~"), None)
+    if bad is not None:
+        raise ValidationError(
+            [
+                RowProblem(
+                    -1,
+                    "Idempotency-Key",
+                    f"must be printable ASCII (no CR, LF, NUL or other control), found {bad!r}",
                 )
             ],
             what="request",

@@ -33,18 +33,15 @@ import stamina
 from . import _retry, _validate, _wire
 from ._budget import RequestBudget
 from ._retry import RetryPolicy
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
 from ._version import __version__
 from .errors import (
-    APIStatusError,
     ConfigurationError,
-    ConnectError,
+    DebituraError,
     JobWaitTimeout,
     RateLimitError,
-    RemoteProtocolError,
-    RequestTimeout,
+    RedirectError,
     RowProblem,
-    TLSError,
-    TransportError,
     ValidationError,
     status_error_class,
 )
@@ -208,14 +205,15 @@ class DebituraClient:
         allow_insecure_http: bool = False,
         clock_skew: timedelta = timedelta(seconds=5),
         user_agent: str | None = None,
+        transport: Transport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV) or "").strip()
         if not key:
             raise ConfigurationError(
                 f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
             )
-        if any(c in key for c in "\r\n"):
-            raise ConfigurationError("the API key contains a line break")
+        _check_header_value("the API key", key)
         self._api_key = _Secret(key)
         self.base_url: str = _check_base_url(
             base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
@@ -231,13 +229,28 @@ class DebituraClient:
         self.budget: RequestBudget | None = (
             RequestBudget() if isinstance(budget, _Default) else budget
         )
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise ConfigurationError("max_connections must be an int")
         if max_connections < 1:
             raise ConfigurationError("max_connections must be at least 1")
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+            raise ConfigurationError("max_response_bytes must be an int")
+        if max_response_bytes < 1024:
+            raise ConfigurationError("max_response_bytes must be at least 1024")
+        if transport is not None and session is not None:
+            raise ConfigurationError("pass either session= or transport=, not both")
         self.max_connections = max_connections
         self.clock_skew = clock_skew
         self.stats = RequestStats()
-        self._session = session
-        self._owns_session = session is None
+        if user_agent is not None:
+            _check_header_value("user_agent", user_agent)
+        self._transport: Transport = transport or AiohttpTransport(
+            session=session,
+            timeout=self.timeout.to_aiohttp(),
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+        )
+        self._owns_transport = transport is None
         self._headers = {
             "Accept": "application/json",
             "User-Agent": user_agent
@@ -254,7 +267,8 @@ class DebituraClient:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._ensure_session()
+        if self._closed:
+            raise RuntimeError("this DebituraClient is closed")
         return self
 
     async def __aexit__(
@@ -266,30 +280,12 @@ class DebituraClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session if the client made it. Idempotent."""
+        """Close the transport (and its session) if the client made it. Idempotent."""
         self._closed = True
-        if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-    def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("this DebituraClient is closed")
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self.max_connections,
-                limit_per_host=self.max_connections,
-                ttl_dns_cache=300,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self.timeout.to_aiohttp(),
-                raise_for_status=False,
-                auto_decompress=True,
-            )
-            _disable_hidden_retry(session)
-            self._session = session
-        return self._session
+        if self._owns_transport:
+            aclose = getattr(self._transport, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -438,14 +434,21 @@ class DebituraClient:
         idempotency_key: str | None = None,
         idempotent: bool,
         job_id: uuid.UUID | None = None,
+        counters: RequestStats | None = None,
     ) -> tuple[int, bytes]:
-        """One logical call: attempts with retries, all with the same headers and body."""
+        """One logical call: attempts with retries, all with the same headers and body.
+
+        ``counters``: a caller's own tally (an ingestion run's), counted besides ``self.stats``.
+        """
+        if self._closed:
+            raise RuntimeError("this DebituraClient is closed")
         headers = dict(self._headers)
         headers["XApiKey"] = self._api_key.reveal()
         if body is not None:
             headers["Content-Type"] = "application/json"
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
+        tallies = (self.stats,) if counters is None else (self.stats, counters)
         policy = self.retry_policy
         retry_number = 0
 
@@ -467,9 +470,16 @@ class DebituraClient:
             with attempt:
                 retry_number = attempt.num - 1
                 if retry_number:
-                    self.stats.retries += 1
+                    for tally in tallies:
+                        tally.retries += 1
                 return await self._send_once(
-                    method, path, headers, body, attempt=attempt.num, job_id=job_id
+                    method,
+                    path,
+                    headers,
+                    body,
+                    attempt=attempt.num,
+                    job_id=job_id,
+                    tallies=tallies,
                 )
         raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
 
@@ -482,29 +492,22 @@ class DebituraClient:
         *,
         attempt: int,
         job_id: uuid.UUID | None,
+        tallies: tuple[RequestStats, ...],
     ) -> tuple[int, bytes]:
-        session = self._ensure_session()
         if self.budget is not None:
             await self.budget.acquire()
-        self.stats.requests += 1
-        if method == "POST":
-            self.stats.posts += 1
-        else:
-            self.stats.gets += 1
+        for tally in tallies:
+            tally.requests += 1
+            if method == "POST":
+                tally.posts += 1
+            else:
+                tally.gets += 1
         started = time.monotonic()
-        failure: tuple[TransportError, BaseException | None] | None = None
         try:
-            async with session.request(
-                method, self.base_url + path, data=body, headers=headers
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                retry_after_header = response.headers.get("Retry-After")
-        except Exception as exc:
-            self.stats.errors += 1
-            error = _translate_transport_error(exc, method=method, path=path)
-            if error is None:
-                raise
+            response = await self._transport.send(method, self.base_url + path, headers, body)
+        except DebituraError as error:
+            for tally in tallies:
+                tally.errors += 1
             logger.debug(
                 "%s %s -> %s attempt=%d elapsed=%.3fs",
                 method,
@@ -513,12 +516,8 @@ class DebituraClient:
                 attempt,
                 time.monotonic() - started,
             )
-            # aiohttp errors may carry request_info (with our headers, the key among them):
-            # such a cause is dropped, and the error is raised outside this block so that it
-            # does not keep the cause as its __context__ either.
-            failure = (error, None if hasattr(exc, "request_info") else exc)
-        if failure is not None:
-            raise failure[0] from failure[1]
+            raise
+        status, raw = response.status, response.body
         logger.debug(
             "%s %s -> %d attempt=%d elapsed=%.3fs",
             method,
@@ -527,16 +526,27 @@ class DebituraClient:
             attempt,
             time.monotonic() - started,
         )
-        if status < 400:
+        if 200 <= status < 300:
             return status, raw
-        self.stats.errors += 1
+        for tally in tallies:
+            tally.errors += 1
+        if 300 <= status < 400 or status < 200:
+            raise RedirectError(
+                status=status,
+                method=method,
+                path=path,
+                location=_origin_of(response.headers.get("Location")),
+            )
         error_body = _wire.parse_error_body(raw)
-        retry_after = _wire.parse_retry_after(retry_after_header, error_body, now=datetime.now(UTC))
+        retry_after = _wire.parse_retry_after(
+            response.headers.get("Retry-After"), error_body, now=datetime.now(UTC)
+        )
         cls = status_error_class(status, error_body)
         if cls is RateLimitError:
-            self.stats.rate_limited += 1
+            for tally in tallies:
+                tally.rate_limited += 1
             if self.budget is not None and retry_after is not None:
-                self.budget.pause(retry_after)
+                self.budget.pause(min(retry_after, self.retry_policy.max_retry_after))
         raise cls(
             status=status,
             method=method,
@@ -547,36 +557,30 @@ class DebituraClient:
         )
 
 
-def _disable_hidden_retry(session: aiohttp.ClientSession) -> None:
-    """Stop aiohttp from silently sending an idempotent request twice.
-
-    aiohttp re-sends a GET once by itself when a pooled connection turns out dead
-    (``ServerDisconnectedError``/``ClientOSError``); that second attempt would bypass the
-    client's retry policy, its request budget, its stats and its logging. Our own retries cover
-    the case, counted and budgeted. There is no public switch (aio-libs/aiohttp#10790);
-    ``aiohttp.test_utils.TestClient`` sets the same attribute.
-    """
-    if hasattr(session, "_retry_connection"):
-        session._retry_connection = False
-
-
-def _translate_transport_error(
-    exc: BaseException, *, method: str, path: str
-) -> TransportError | None:
-    """The one place aiohttp/asyncio failures become debitura_async errors (None: not ours)."""
-    if isinstance(exc, APIStatusError | TransportError):
+def _origin_of(location: str | None) -> str | None:
+    """The scheme://host[:port] of a Location header (never its path, query or credentials)."""
+    if not location:
         return None
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return TLSError(f"TLS failure: {exc}", method=method, path=path)
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ConnectError(f"timed out connecting: {exc}", method=method, path=path)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"cannot connect: {exc}", method=method, path=path)
-    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is a TimeoutError too
-        return RequestTimeout("no complete response in time", method=method, path=path)
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        detail = str(exc) or type(exc).__name__
-        return RemoteProtocolError(
-            f"connection failed mid-request ({detail})", method=method, path=path
+    try:
+        parts = urlsplit(location.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "(unparseable)"
+    if not host:
+        return "(same origin)"
+    return f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else "")
+
+
+def _check_header_value(what: str, value: str) -> None:
+    """A header value must be latin-1 text without control characters (CR, LF, NUL …)."""
+    bad = next((c for c in value if (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise ConfigurationError(
+            f"{what} contains the control character {bad!r}: a line break, NUL or other "
+            "control character cannot go into an HTTP header"
         )
-    return None
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"{what} contains characters a header cannot carry") from None

@@ -7,7 +7,14 @@ boundary, the client's transport, and chained with ``from``; callers only ever c
     ├── ConfigurationError            bad base URL, missing API key, http:// to a remote host
     ├── ValidationError               rows refused before any byte was sent (.problems)
     ├── DecodeError                   a response that does not match the contract
+    │   ├── ResponseTooLargeError     a body over the client's max_response_bytes (decompressed)
+    │   └── ContradictoryResponseError   a 2xx answer that contradicts itself or the request
+    │       └── DuplicateJobIdError   one jobId given for two different batches
+    ├── RedirectError                 a 3xx: the API never redirects; nothing was followed
     ├── JobWaitTimeout                wait_for_ingestion_job gave up (.job_id, .last_status)
+    ├── JobTrackingError              the tracker stopped watching a job that is not terminal
+    │   ├── ClientClosedError         the client closed first (resume with client.track(job_id))
+    │   └── JobAgeExceededError       the job stayed non-terminal past PollPolicy.max_job_age
     ├── TransportError                no HTTP response was received
     │   ├── ConnectError              could not connect: the request was never sent
     │   │   └── TLSError              the TLS handshake or certificate check failed
@@ -24,7 +31,8 @@ boundary, the client's transport, and chained with ``from``; callers only ever c
         ├── RateLimitError            429 (.retry_after seconds, from header or body)
         └── ServerError               5xx
 
-No message, ``repr`` or attribute of any of these carries the API key.
+No message, ``repr`` or attribute of any of these carries the API key. Every one pickles and
+copies with its fields (results carry exceptions; users send them across processes).
 """
 
 from __future__ import annotations
@@ -43,19 +51,26 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BusinessError",
+    "ClientClosedError",
     "ConfigurationError",
     "ConnectError",
+    "ContradictoryResponseError",
     "DebituraError",
     "DecodeError",
+    "DuplicateJobIdError",
     "ErrorBody",
     "IdempotencyConflictError",
+    "JobAgeExceededError",
+    "JobTrackingError",
     "JobWaitTimeout",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "RemoteProtocolError",
     "RequestTimeout",
+    "ResponseTooLargeError",
     "RowProblem",
     "ServerError",
     "TLSError",
@@ -66,8 +81,19 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class DebituraError(Exception):
     """Base class of every error this package raises."""
+
+    def __reduce__(self) -> Any:
+        # Subclasses take keyword-only fields, which Exception's default reduce cannot rebuild.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigurationError(DebituraError, ValueError):
@@ -128,6 +154,83 @@ class JobWaitTimeout(DebituraError, TimeoutError):
         self.last_status = last_status
         seen = "no status seen" if last_status is None else f"last status {last_status.status.name}"
         super().__init__(f"job {job_id} not terminal after {timeout:g} s ({seen})")
+
+
+class ResponseTooLargeError(DecodeError):
+    """A response body (after decompression) was larger than ``max_response_bytes``.
+
+    Debitura's answers are well under a kilobyte; reading stopped at ``limit`` bytes.
+    """
+
+    def __init__(self, *, limit: int, method: str, path: str, status: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"response body over the {limit}-byte limit (max_response_bytes)",
+            method=method,
+            path=path,
+            status=status,
+        )
+
+
+class ContradictoryResponseError(DecodeError):
+    """A well-formed answer that cannot be true: counts that do not add up, ``rowsQueued`` other
+    than the rows sent, negative counts. The rows concerned are reported UNRESOLVED, never
+    counted as stored. ``job_id`` names the job where one is known."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        job_id: uuid.UUID | None = None,
+        method: str = "",
+        path: str = "",
+        status: int = 0,
+    ) -> None:
+        self.detail = detail
+        self.job_id = job_id
+        job = f" (job {job_id})" if job_id is not None else ""
+        super().__init__(
+            f"contradictory answer{job}: {detail}", method=method, path=path, status=status
+        )
+
+
+class DuplicateJobIdError(ContradictoryResponseError):
+    """The server answered two POSTs of different batches with the same ``jobId`` (a server bug,
+    a caching proxy): which rows that job holds is unknown."""
+
+
+class RedirectError(DebituraError):
+    """The server answered with a redirect (3xx). Debitura's API never redirects; the client
+    follows none (the API key and the notes would go to another origin). ``location`` is the
+    origin (scheme, host, port) the redirect pointed to, without its path or query."""
+
+    def __init__(self, *, status: int, method: str, path: str, location: str | None) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.location = location
+        where = f" to {location}" if location else " (no Location)"
+        super().__init__(f"{method} {path} -> {status}: unexpected redirect{where}, not followed")
+
+
+class JobTrackingError(DebituraError):
+    """The tracker stopped watching a job before it reached a terminal status. The job may still
+    finish at the server: ``client.track(job_id)`` (or the CLI's ``--resume``) picks it up."""
+
+    def __init__(
+        self, message: str, *, job_id: uuid.UUID, idempotency_key: str | None = None
+    ) -> None:
+        self.job_id = job_id
+        self.idempotency_key = idempotency_key
+        super().__init__(f"job {job_id}: {message}")
+
+
+class ClientClosedError(JobTrackingError):
+    """The client was closed while the job was still being tracked."""
+
+
+class JobAgeExceededError(JobTrackingError):
+    """The job stayed non-terminal longer than ``PollPolicy.max_job_age`` seconds."""
 
 
 class TransportError(DebituraError):

@@ -12,6 +12,7 @@ from aiohttp.client_reqrep import ConnectionKey
 
 from debitura_async._budget import DEFAULT_RATE_LIMITS, RateLimit, RequestBudget
 from debitura_async._retry import RetryPolicy
+from debitura_async._transport import _translate as _translate_transport_error
 from debitura_async.client import (
     DEFAULT_BASE_URL,
     DebituraClient,
@@ -19,7 +20,6 @@ from debitura_async.client import (
     _check_base_url,
     _is_loopback,
     _Secret,
-    _translate_transport_error,
 )
 from debitura_async.errors import (
     ConfigurationError,
@@ -196,7 +196,7 @@ def test_construction_defaults() -> None:
     assert isinstance(client.budget, RequestBudget)
     assert client.budget.limits == DEFAULT_RATE_LIMITS
     assert client.max_connections == 64
-    assert client._session is None  # no session before the loop runs
+    assert client._transport._session is None  # type: ignore[attr-defined]  # none before the loop runs
 
 
 def test_construction_options() -> None:

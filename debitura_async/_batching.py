@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from typing import Any
 
 import attrs
 
@@ -36,9 +37,18 @@ class Batch:
     index: int
     positions: tuple[int, ...]
     rows: tuple[IngestionJobRow, ...] = attrs.field(repr=False)
+    keys: tuple[Hashable, ...] | None = attrs.field(default=None, repr=False)
+    """Caller-chosen row keys (the pipeline's ``row_key``); None: each row's externalRef."""
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    @property
+    def row_keys(self) -> tuple[Hashable, ...]:
+        """Each row's key: the caller's, or the row's ``externalRef``."""
+        if self.keys is not None:
+            return self.keys
+        return tuple(row.external_ref for row in self.rows)
 
     @property
     def first_position(self) -> int:
@@ -70,10 +80,12 @@ class Batch:
         return self.select([i for i in range(len(self)) if i not in drop])
 
     def select(self, local_indexes: Sequence[int]) -> Batch:
+        keys = self.keys
         return Batch(
             index=self.index,
             positions=tuple(self.positions[i] for i in local_indexes),
             rows=tuple(self.rows[i] for i in local_indexes),
+            keys=None if keys is None else tuple(keys[i] for i in local_indexes),
         )
 
     def halves(self) -> tuple[Batch, Batch]:
@@ -82,7 +94,10 @@ class Batch:
 
     def without_rows(self) -> Batch:
         """The same batch keeping only its positions (for an accepted job: frees the rows)."""
-        return Batch(index=self.index, positions=self.positions, rows=())
+        return Batch(index=self.index, positions=self.positions, rows=(), keys=self.row_keys)
+
+
+_NO_KEY: Any = object()
 
 
 class Batcher:
@@ -100,6 +115,7 @@ class Batcher:
         self._next_index = 0
         self._positions: list[int] = []
         self._rows: list[IngestionJobRow] = []
+        self._keys: list[Hashable] | None = None
         self._size = _ENVELOPE
 
     @property
@@ -107,7 +123,8 @@ class Batcher:
         """Positions of rows added but not yet handed out in a batch."""
         return tuple(self._positions)
 
-    def add(self, position: int, row: IngestionJobRow) -> Batch | None:
+    def add(self, position: int, row: IngestionJobRow, key: Hashable = _NO_KEY) -> Batch | None:
+        """Add a row (with a caller-chosen ``key``, if any); returns a batch when one is full."""
         out: Batch | None = None
         if self.max_bytes is not None:
             size = len(_wire.encode_row(row)) + 1  # the row and its comma
@@ -116,6 +133,12 @@ class Batcher:
             self._size += size
         self._positions.append(position)
         self._rows.append(row)
+        if key is not _NO_KEY:
+            if self._keys is None:
+                self._keys = [r.external_ref for r in self._rows[:-1]]
+            self._keys.append(key)
+        elif self._keys is not None:
+            self._keys.append(row.external_ref)
         if len(self._rows) >= self.max_rows:
             if out is not None:  # pragma: no cover - max_rows >= 1 and a cut just happened
                 raise AssertionError("two batches completed by one row")
@@ -128,11 +151,15 @@ class Batcher:
 
     def _cut(self) -> Batch:
         batch = Batch(
-            index=self._next_index, positions=tuple(self._positions), rows=tuple(self._rows)
+            index=self._next_index,
+            positions=tuple(self._positions),
+            rows=tuple(self._rows),
+            keys=None if self._keys is None else tuple(self._keys),
         )
         self._next_index += 1
         self._positions = []
         self._rows = []
+        self._keys = None
         self._size = _ENVELOPE
         return batch
 

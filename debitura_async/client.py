@@ -12,7 +12,6 @@ Foreign exceptions are translated here, at one boundary (:meth:`DebituraClient._
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import os
@@ -23,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Self, TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -31,21 +30,24 @@ import attrs
 import stamina
 
 from . import _retry, _validate, _wire
+from . import ingest as _ingest
 from ._budget import RequestBudget
+from ._options import IngestKwargs
+from ._polling import PollPolicy
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
 from ._version import __version__
 from .errors import (
     ConfigurationError,
+    ContradictoryResponseError,
     DebituraError,
-    JobWaitTimeout,
     RateLimitError,
     RedirectError,
     RowProblem,
     ValidationError,
     status_error_class,
 )
-from .ingest import Ingestion, IngestOptions, RowInput
+from .ingest import Ingestion, RowInput
 from .models import (
     CollectionPartner,
     IngestionJobAccepted,
@@ -53,8 +55,10 @@ from .models import (
     IngestionJobStatus,
     IngestionSummary,
     Note,
+    RequestStats,
     parse_uuid,
 )
+from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
 
 __all__ = ["DEFAULT_BASE_URL", "DebituraClient", "RequestStats", "Timeout"]
 
@@ -95,21 +99,6 @@ class Timeout:
         return aiohttp.ClientTimeout(
             total=self.total, sock_connect=self.connect, sock_read=self.read
         )
-
-
-@attrs.define
-class RequestStats:
-    """Counters of what a client sent; read them for reports, never rely on them for control."""
-
-    requests: int = 0
-    posts: int = 0
-    gets: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    errors: int = 0
-
-    def snapshot(self) -> RequestStats:
-        return attrs.evolve(self)
 
 
 class _Secret:
@@ -207,6 +196,8 @@ class DebituraClient:
         user_agent: str | None = None,
         transport: Transport | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        polling: PollPolicy | None = None,
+        max_job_age: float | None = DEFAULT_MAX_JOB_AGE,
     ) -> None:
         key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV) or "").strip()
         if not key:
@@ -259,6 +250,20 @@ class DebituraClient:
                 f"python/{platform.python_version()}"
             ),
         }
+        if polling is not None and not isinstance(polling, PollPolicy):
+            raise ConfigurationError(f"polling must be a PollPolicy, got {type(polling).__name__}")
+        if max_job_age is not None and (
+            isinstance(max_job_age, bool)
+            or not isinstance(max_job_age, int | float)
+            or not max_job_age > 0
+        ):
+            raise ConfigurationError(
+                f"max_job_age must be a positive number or None, got {max_job_age!r}"
+            )
+        self.tracker: JobTracker = JobTracker(
+            self._poll_job, policy=polling, max_job_age=max_job_age
+        )
+        """Polls every job this client waits for (see :mod:`debitura_async.tracker`)."""
         self._closed = False
 
     def __repr__(self) -> str:
@@ -280,8 +285,10 @@ class DebituraClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the transport (and its session) if the client made it. Idempotent."""
+        """Stop the tracker (open handles resolve with ClientClosedError), then close the
+        transport (and its session) if the client made it. Idempotent."""
         self._closed = True
+        await self.tracker.aclose()
         if self._owns_transport:
             aclose = getattr(self._transport, "aclose", None)
             if aclose is not None:
@@ -303,18 +310,31 @@ class DebituraClient:
         failure replays the first job instead of creating a second.
         """
         checked = _validate.check_batch(rows, now=datetime.now(UTC), skew=self.clock_skew)
-        return await self._post_ingestion_job(
+        return await self.post_encoded_job(
             _wire.encode_rows(checked), idempotency_key=idempotency_key
         )
 
-    async def _post_ingestion_job(
-        self, body: bytes, *, idempotency_key: str | None = None
+    async def post_encoded_job(
+        self,
+        body: bytes,
+        *,
+        idempotency_key: str | None = None,
+        counters: RequestStats | None = None,
     ) -> IngestionJobAccepted:
-        """POST a pre-encoded, pre-validated body (the pipeline's path; no re-validation)."""
+        """POST a pre-encoded, pre-validated ``{"rows": [...]}`` body (no re-validation).
+
+        The pipeline's path; ``counters`` tallies the request for the caller besides
+        :attr:`stats`.
+        """
         key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
         _validate.check_idempotency_key(key)
         status, raw = await self._call(
-            "POST", "/ingestion-jobs", body=body, idempotency_key=key, idempotent=True
+            "POST",
+            "/ingestion-jobs",
+            body=body,
+            idempotency_key=key,
+            idempotent=True,
+            counters=counters,
         )
         return _wire.decode(
             IngestionJobAccepted, raw, method="POST", path="/ingestion-jobs", status=status
@@ -322,38 +342,84 @@ class DebituraClient:
 
     async def get_ingestion_job(self, job_id: uuid.UUID | str) -> IngestionJobStatus:
         """The job's current status (``GET /ingestion-jobs/{jobId}``)."""
-        jid = _as_uuid(job_id, "jobId")
-        path = f"/ingestion-jobs/{jid}"
-        status, raw = await self._call("GET", path, idempotent=True, job_id=jid)
+        return await self._poll_job(_as_uuid(job_id, "jobId"))
+
+    async def _poll_job(
+        self, job_id: uuid.UUID, counters: RequestStats | None = None
+    ) -> IngestionJobStatus:
+        path = f"/ingestion-jobs/{job_id}"
+        status, raw = await self._call(
+            "GET", path, idempotent=True, job_id=job_id, counters=counters
+        )
         return _wire.decode(IngestionJobStatus, raw, method="GET", path=path, status=status)
+
+    async def submit(
+        self,
+        rows: Iterable[IngestionJobRow | Mapping[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+        max_age: float | _Default | None = _DEFAULT,
+    ) -> JobHandle:
+        """Queue 1..1000 rows as one job and track it: returns its :class:`JobHandle` at once.
+
+        ``await handle.wait(timeout=...)`` gives the terminal status; every waiter of this
+        client shares one poll loop and planner. Raises
+        :class:`~debitura_async.ContradictoryResponseError` (the job id on it) when the server
+        says it queued another number of rows than were sent.
+        """
+        checked = _validate.check_batch(rows, now=datetime.now(UTC), skew=self.clock_skew)
+        key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
+        accepted = await self.post_encoded_job(_wire.encode_rows(checked), idempotency_key=key)
+        _check_queued(accepted, len(checked))
+        return self.track(accepted.job_id, idempotency_key=key, rows=len(checked), max_age=max_age)
+
+    def track(
+        self,
+        job_id: uuid.UUID | str,
+        *,
+        idempotency_key: str | None = None,
+        rows: int | None = None,
+        max_age: float | _Default | None = _DEFAULT,
+    ) -> JobHandle:
+        """Track a job created elsewhere (another request, process or run); returns its handle.
+
+        Every caller tracking the same job id shares one handle and its polls.
+        """
+        jid = _as_uuid(job_id, "jobId")
+        if self._closed:
+            raise RuntimeError("this DebituraClient is closed")
+        if isinstance(max_age, _Default):
+            return self.tracker.track(jid, idempotency_key=idempotency_key, rows=rows)
+        return self.tracker.track(jid, idempotency_key=idempotency_key, rows=rows, max_age=max_age)
 
     async def wait_for_ingestion_job(
         self,
         job_id: uuid.UUID | str,
         *,
-        poll_interval: float = 3.0,
+        poll_interval: float | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - the documented public signature
     ) -> IngestionJobStatus:
-        """Poll every ``poll_interval`` seconds until the job is terminal.
+        """Wait until the job is terminal, through the client's shared tracker.
 
-        On ``timeout`` raises :class:`JobWaitTimeout` carrying the last status seen; the job is
-        not failed by this and may still finish.
+        ``poll_interval=None`` (default) lets the adaptive planner choose when to poll; a
+        number polls this job at that fixed cadence (the guide says 3 s). On ``timeout`` raises
+        :class:`JobWaitTimeout` carrying the last status seen; the job is not failed by this,
+        may still finish, and stays tracked by no one unless another caller waits for it.
         """
-        if poll_interval <= 0:
+        if poll_interval is not None and (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, int | float)
+            or not poll_interval > 0
+        ):
             raise ValueError("poll_interval must be positive")
         jid = _as_uuid(job_id, "jobId")
-        last: IngestionJobStatus | None = None
+        if self._closed:
+            raise RuntimeError("this DebituraClient is closed")
+        handle = self.tracker.track(jid, poll_interval=poll_interval)
         try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    last = await self.get_ingestion_job(jid)
-                    if last.is_terminal:
-                        return last
-                    await asyncio.sleep(poll_interval)
-        except TimeoutError:
-            if timeout is None:
-                raise
-            raise JobWaitTimeout(jid, timeout, last) from None
+            return await handle.wait(timeout=timeout)
+        finally:
+            self.tracker.untrack(handle)
 
     async def add_case_note(
         self,
@@ -397,7 +463,7 @@ class DebituraClient:
     def ingest(
         self,
         rows: Iterable[RowInput] | AsyncIterable[RowInput],
-        **options: Any,
+        **options: Unpack[IngestKwargs],
     ) -> Ingestion:
         """Stream rows of any length through concurrent jobs; iterate the per-job results.
 
@@ -406,22 +472,20 @@ class DebituraClient:
         ...         print(result.outcome, result.job_id)
         >>> results.summary                                              # doctest: +SKIP
 
-        Options are the fields of :class:`~debitura_async.ingest.IngestOptions` (batch_size,
+        Options are the fields of :class:`~debitura_async.IngestOptions` (batch_size,
         max_concurrent_submits, max_jobs_in_flight, on_invalid, deadline, run_id, polling,
-        on_progress, ...).
+        on_progress, journal, row_key, ...), typed for mypy and checked here: a wrong one raises
+        from this call. Jobs are polled by this client's shared :attr:`tracker`.
         """
-        return Ingestion(self, rows, IngestOptions(**options))
+        return _ingest.ingest(self, rows, **options)
 
     async def ingest_all(
         self,
         rows: Iterable[RowInput] | AsyncIterable[RowInput],
-        **options: Any,
+        **options: Unpack[IngestKwargs],
     ) -> IngestionSummary:
         """Like :meth:`ingest`, for callers that only want the totals."""
-        async with self.ingest(rows, **options) as results:
-            async for _ in results:
-                pass
-        return results.summary
+        return await _ingest.ingest_all(self, rows, **options)
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -554,6 +618,17 @@ class DebituraClient:
             body=error_body,
             job_id=job_id,
             retry_after=retry_after,
+        )
+
+
+def _check_queued(accepted: IngestionJobAccepted, sent: int) -> None:
+    if accepted.rows_queued != sent:
+        raise ContradictoryResponseError(
+            f"rowsQueued = {accepted.rows_queued}, but {sent} rows were sent",
+            job_id=accepted.job_id,
+            method="POST",
+            path="/ingestion-jobs",
+            status=202,
         )
 
 

@@ -1,46 +1,48 @@
-"""The concurrent ingestion pipeline behind :meth:`DebituraClient.ingest`.
+"""The concurrent ingestion pipeline: a thin driver over the ledger and the client's tracker.
 
 Data flows one way::
 
-    rows -> validate -> batch -> [job slot] -> POST (Idempotency-Key) -> poll planner -> results
+    rows -> validate -> batch -> [job slot] -> POST (Idempotency-Key) -> tracker -> results
 
 * **Input** is any sync or async iterable of :class:`IngestionJobRow` or mappings, read lazily.
 * **Backpressure.** A job slot (``max_jobs_in_flight``) is taken before a batch is sent and given
   back only once its result has been handed to the results stream, whose buffer is bounded; so a
   full server, a slow consumer or a spent request budget all stop the reading of input, and memory
   stays flat whatever the input's length.
-* **Structure.** One runner task owns one :class:`asyncio.TaskGroup` holding the reader, the poll
-  loop, and a task per submit and per poll. Results leave through a bounded anyio memory stream;
-  nothing yields from inside the task group. Stopping (deadline, the caller leaving the ``async
-  with``, cancellation, a fatal error) cancels the group's tasks, then every batch not known to be
-  finished is reported UNRESOLVED with its job id and Idempotency-Key.
+* **State** lives in one pure :class:`~debitura_async._ledger.Ledger` (every batch's state
+  machine and the run's counts); the driver only moves batches between states. Polling is the
+  client's :class:`~debitura_async.tracker.JobTracker`, shared with every other caller.
+* **Structure.** One runner task owns one :class:`asyncio.TaskGroup` holding the reader and a task
+  per batch. The run is over when the group is (structurally: every task ended), then every batch
+  the ledger still holds open is reported UNRESOLVED with its job id and Idempotency-Key, and the
+  results stream closes.
 * **No duplicates.** A batch's Idempotency-Key is derived from the run id, the batch index and the
-  batch content, so every retry (and a resume of the same run) gets the server's replay instead of
-  a second job.
-* **Server refusals.** A 400 queues nothing, so a refused batch is split: rows the error names
-  (``rows[3]``) are rejected and the rest resent; otherwise the batch is bisected down to the rows
-  the server refuses on their own.
+  batch content, so every retry (and a resume of the same run) gets the server's replay.
+* **Server refusals** (400/413) are split by the pure :mod:`~debitura_async._splitting` rules.
+
+Elsewhere from the client, :func:`ingest` / :func:`ingest_all` are free functions over any
+:class:`PipelineClient` (elasticsearch-py's ``async_streaming_bulk`` shape);
+``client.ingest(...)`` is the same thing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import logging
 import time
 import types
 import uuid
-from collections import Counter
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Callable,
+    Awaitable,
     Iterable,
     Iterator,
     Mapping,
     Sequence,
 )
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Self
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, Unpack
 
 import anyio
 import attrs
@@ -48,14 +50,15 @@ import orjson
 
 from ._batching import Batch, Batcher
 from ._journal_api import IngestJournal, JournalEntry
-from ._polling import PollPlanner, PollPolicy
-from ._validate import MAX_BATCH_ROWS, item_problems, plainly_valid
+from ._ledger import Entry, Ledger, LedgerError
+from ._options import IngestKwargs, IngestOptions, make_options
+from ._splitting import plan_split
+from ._validate import item_problems, plainly_valid
 from .errors import (
-    APIStatusError,
     AuthenticationError,
     BadRequestError,
+    ContradictoryResponseError,
     DebituraError,
-    NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RowProblem,
@@ -63,97 +66,87 @@ from .errors import (
     ValidationError,
 )
 from .models import (
-    AsyncJobStatus,
+    IngestionJobAccepted,
     IngestionJobRow,
-    IngestionJobStatus,
     IngestionSummary,
     IngestProgress,
     InvalidRow,
-    JobOutcome,
     JobResult,
-    RejectedRow,
+    RequestStats,
 )
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from .client import DebituraClient
+    from .tracker import JobHandle, JobTracker
 
 __all__ = [
     "IngestJournal",
+    "IngestKwargs",
     "IngestOptions",
     "Ingestion",
     "JournalEntry",
+    "PipelineClient",
     "RowInput",
+    "ingest",
+    "ingest_all",
 ]
 
+logger = logging.getLogger("debitura_async.ingest")
+
 RowInput = IngestionJobRow | Mapping[str, Any] | InvalidRow
-OnInvalid = Literal["skip", "raise"]
-
-_ROW_INDEX_RE = re.compile(r"rows\[(\d+)\]", re.IGNORECASE)
 _END: Any = object()
-"""Marks the end of the input."""
-_NOT_FOUND_TOLERANCE = 3
-"""A freshly accepted job may briefly answer 404 (replica lag); give up after this many."""
+T = TypeVar("T")
 
 
-@attrs.frozen(kw_only=True)
-class IngestOptions:
-    """Options of :meth:`DebituraClient.ingest` (all keyword arguments there).
+class PipelineClient(Protocol):
+    """What the pipeline needs of a client (``DebituraClient`` is one)."""
 
-    * ``batch_size`` — rows per job, 1..1000.
-    * ``max_concurrent_submits`` — POSTs in flight at once.
-    * ``max_jobs_in_flight`` — batches sent (or being sent) and not yet finished. When full, the
-      pipeline stops reading input. The default suits Debitura's guide (a 1000-row job takes up
-      to 30 s): 8 jobs move about a million rows an hour on ~2.2 requests per 1000 rows.
-    * ``on_invalid`` — ``"skip"``: report bad rows (REJECTED results) and go on; ``"raise"``:
-      stop with a :class:`ValidationError`. For a list or tuple the whole input is checked before
-      anything is sent; for a stream, nothing more is sent after the first bad row.
-    * ``deadline`` — seconds from the start; then everything unfinished is reported UNRESOLVED.
-    * ``run_id`` — names the run in Idempotency-Keys; pass the same id (and the same input) to
-      resume a run. Default: random.
-    * ``polling`` — :class:`PollPolicy` (adaptive by default; ``PollPolicy.fixed(3.0)`` is the
-      guide's cadence).
-    * ``on_progress`` — called with an :class:`IngestProgress` at most every
-      ``progress_interval`` seconds, and once at the end.
-    * ``max_body_bytes`` — cap on a request body; batches are cut to fit.
-    * ``result_buffer`` — results buffered for a slow consumer before the pipeline waits.
-    * ``journal`` — an :class:`IngestJournal` to record and resume the run.
-    * ``validated_at`` — the "now" for the future-eventDate rule (a resumed run passes the
-      original run's start, so the same rows are valid and the same batches form).
-    * ``max_poll_failures`` — consecutive failed polls of one job before it is UNRESOLVED.
-    * ``max_failed_submits`` — consecutive batches whose POST failed even after retries
-      (server unreachable, 5xx) before the run stops sending: the rest of the input is still
-      read and accounted for, each batch reported UNRESOLVED at once (resumable) rather than
-      spending its own retries on a dead server. Polls of jobs already accepted go on.
-    """
+    clock_skew: timedelta
+    tracker: JobTracker
 
-    batch_size: int = attrs.field(default=MAX_BATCH_ROWS)
-    max_concurrent_submits: int = attrs.field(default=4, validator=attrs.validators.ge(1))
-    max_jobs_in_flight: int = attrs.field(default=8, validator=attrs.validators.ge(1))
-    on_invalid: OnInvalid = "skip"
-    deadline: float | None = None
-    run_id: str | None = None
-    polling: PollPolicy = attrs.field(factory=PollPolicy)
-    on_progress: Callable[[IngestProgress], object] | None = None
-    progress_interval: float = 0.25
-    max_body_bytes: int | None = None
-    result_buffer: int = attrs.field(default=64, validator=attrs.validators.ge(0))
-    journal: IngestJournal | None = None
-    validated_at: datetime | None = None
-    max_poll_failures: int = attrs.field(default=10, validator=attrs.validators.ge(1))
-    max_failed_submits: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    async def post_encoded_job(
+        self, body: bytes, *, idempotency_key: str, counters: RequestStats | None = None
+    ) -> IngestionJobAccepted: ...
 
-    @batch_size.validator
-    def _check_batch_size(self, _: object, value: int) -> None:
-        if not 1 <= value <= MAX_BATCH_ROWS:
-            raise ValueError(f"batch_size must be 1..{MAX_BATCH_ROWS}, got {value}")
 
-    def __attrs_post_init__(self) -> None:
-        if self.on_invalid not in ("skip", "raise"):
-            raise ValueError(f"on_invalid must be 'skip' or 'raise', got {self.on_invalid!r}")
-        if self.run_id is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", self.run_id):
-            raise ValueError("run_id must be 1..64 characters of A-Z a-z 0-9 _ . : -")
+async def _critical(awaitable: Awaitable[T]) -> T:
+    """Run ``awaitable`` to its end even if this task is cancelled meanwhile (then re-raise the
+    cancellation): for journal writes that must not be lost once a job exists."""
+    task = asyncio.ensure_future(awaitable)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                raise
+            if not task.done():
+                cancelled = True
+                continue
+            result = task.result()
+            cancelled = True
+        break
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _keyed(result: JobResult, key: Any) -> JobResult:
+    """A one-row REJECTED result, carrying its row's key."""
+    if key is None:
+        return result
+    row = attrs.evolve(result.rejected_rows[0], key=key)
+    return attrs.evolve(result, rejected_rows=(row,), row_keys=(key,))
+
+
+def _as_problem(position: int, text: str) -> RowProblem:
+    field, sep, message = text.partition(": ")
+    return RowProblem(position, field, message) if sep else RowProblem(position, "row", text)
 
 
 class _Slot:
@@ -165,62 +158,6 @@ class _Slot:
         self.holders = 1
 
 
-@attrs.define(eq=False)
-class _Tracked:
-    batch: Batch
-    key: str
-    slot: _Slot
-    job_id: uuid.UUID | None = None
-    status: IngestionJobStatus | None = None
-    submitted_at: datetime | None = None
-    polls: int = 0
-    failures: int = 0
-    not_found: int = 0
-
-
-@attrs.define
-class _Counts:
-    read: int = 0
-    rejected: int = 0
-    submitted: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    unresolved: int = 0
-    jobs: Counter[JobOutcome] = attrs.field(factory=Counter)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _outcome_of(status: IngestionJobStatus) -> JobOutcome:
-    if status.status is AsyncJobStatus.COMPLETED:
-        return JobOutcome.COMPLETED
-    if status.status is AsyncJobStatus.COMPLETED_WITH_ERRORS:
-        return JobOutcome.COMPLETED_WITH_ERRORS
-    return JobOutcome.FAILED
-
-
-def _as_problem(position: int, text: str) -> RowProblem:
-    field, sep, message = text.partition(": ")
-    return RowProblem(position, field, message) if sep else RowProblem(position, "row", text)
-
-
-def _rows_named_by(error: APIStatusError, size: int) -> dict[int, list[str]]:
-    """Rows of a refused batch that the 400 body names (``rows[3].caseId: ...``)."""
-    named: dict[int, list[str]] = {}
-    texts = [f"{name}: {'; '.join(msgs)}" for name, msgs in error.body.field_errors]
-    texts += [b.message or "" for b in error.body.business_errors]
-    if not texts:
-        texts.append(error.body.message or "")
-    for text in texts:
-        for match in _ROW_INDEX_RE.finditer(text):
-            index = int(match.group(1))
-            if index < size:
-                named.setdefault(index, []).append(text.strip())
-    return named
-
-
 class Ingestion:
     """A running ingestion: ``async with client.ingest(rows) as results: async for r in results``.
 
@@ -229,49 +166,39 @@ class Ingestion:
 
     def __init__(
         self,
-        client: DebituraClient,
+        client: PipelineClient,
         rows: Iterable[RowInput] | AsyncIterable[RowInput],
         options: IngestOptions,
     ) -> None:
+        if not isinstance(rows, Iterable | AsyncIterable) or isinstance(rows, str | bytes):
+            raise TypeError(f"rows must be an iterable of rows, got {type(rows).__name__}")
         self._client = client
         self._rows = rows
         self.options = options
         self.run_id: str = options.run_id or uuid.uuid4().hex[:16]
-        self._counts = _Counts()
-        self._planner = PollPlanner(options.polling)
+        self._ledger = Ledger()
+        self.counters = RequestStats()
+        """The requests this run made (its submits and the polls of its jobs)."""
         send, recv = anyio.create_memory_object_stream[JobResult](options.result_buffer)
         self._send = send
         self._recv = recv
         self._slots = asyncio.Semaphore(options.max_jobs_in_flight)
         self._submit_limiter = anyio.CapacityLimiter(options.max_concurrent_submits)
-        self._poll_limiter = anyio.CapacityLimiter(max(4, options.max_concurrent_submits))
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tg: asyncio.TaskGroup | None = None
-        self._runner: asyncio.Task[None] | None = None
-        self._jobs: dict[uuid.UUID, _Tracked] = {}
-        self._submitting: dict[str, _Tracked] = {}
-        self._active = 0
+        self._handles: dict[str, JobHandle] = {}
+        self._batcher: Batcher | None = None
         self._failed_submits = 0
         self._sending_stopped: DebituraError | None = None
-        """Set when max_failed_submits batches in a row failed: batches are no longer sent."""
-        """Batches between being handed to _start and being tracked or finished: while any is,
-        the poll loop must not conclude that the work is done."""
-        self._formed: dict[int, Batch] = {}
-        self._batcher: Batcher | None = None
-        self._polling: set[uuid.UUID] = set()
-        self._wake = asyncio.Event()
-        self._input_done = False
+        self._work: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
         self._stopping: str | None = None
         self._fatal: BaseException | None = None
         self._raised = False
         self._consumer_gone = False
         self._started = 0.0
         self._elapsed: float | None = None
-        self._stats_base = client.stats.snapshot()
         self._last_progress = float("-inf")
         self._validated_at = options.validated_at or _now()
         self._latest_event_date = self._validated_at + client.clock_skew
-        self._deadline_handle: asyncio.TimerHandle | None = None
 
     # -- consumer side ---------------------------------------------------------------------------
 
@@ -290,10 +217,9 @@ class Ingestion:
     ) -> None:
         self._consumer_gone = True
         self._stop("closed")
+        self._recv.close()  # a runner blocked on a full buffer goes on at once
         if self._runner is not None:
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait([self._runner])
-        self._recv.close()
+            await _critical(asyncio.wait([self._runner]))
         if exc_type is None and self._fatal is not None and not self._raised:
             self._raised = True
             raise self._fatal
@@ -302,10 +228,12 @@ class Ingestion:
         return self
 
     async def __anext__(self) -> JobResult:
+        if self._runner is None:
+            raise RuntimeError("use `async with client.ingest(rows) as results:` first")
         try:
             return await self._recv.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
-            if self._runner is not None and not self._consumer_gone:
+            if not self._consumer_gone:
                 await asyncio.wait([self._runner])
             if self._fatal is not None and not self._raised:
                 self._raised = True
@@ -314,39 +242,37 @@ class Ingestion:
 
     @property
     def summary(self) -> IngestionSummary:
-        c = self._counts
-        stats = self._client.stats
-        base = self._stats_base
+        ledger, stats = self._ledger, self.counters
         elapsed = self._elapsed if self._elapsed is not None else time.monotonic() - self._started
         return IngestionSummary(
-            rows_read=c.read,
-            rows_rejected=c.rejected,
-            rows_submitted=c.submitted,
-            rows_succeeded=c.succeeded,
-            rows_failed=c.failed,
-            rows_unresolved=c.unresolved,
-            jobs=dict(c.jobs),
-            requests=stats.requests - base.requests,
-            posts=stats.posts - base.posts,
-            polls=stats.gets - base.gets,
-            retries=stats.retries - base.retries,
-            rate_limited=stats.rate_limited - base.rate_limited,
+            rows_read=ledger.read,
+            rows_rejected=ledger.rejected,
+            rows_submitted=ledger.submitted,
+            rows_succeeded=ledger.succeeded,
+            rows_failed=ledger.failed,
+            rows_unresolved=ledger.unresolved,
+            jobs=dict(ledger.jobs),
+            requests=stats.requests,
+            posts=stats.posts,
+            polls=stats.gets,
+            retries=stats.retries,
+            rate_limited=stats.rate_limited,
             elapsed=elapsed if self._started else 0.0,
         )
 
     def progress(self) -> IngestProgress:
-        c = self._counts
+        ledger = self._ledger
         return IngestProgress(
-            rows_read=c.read,
-            rows_submitted=c.submitted,
-            rows_succeeded=c.succeeded,
-            rows_failed=c.failed,
-            rows_rejected=c.rejected,
-            rows_unresolved=c.unresolved,
-            jobs_in_flight=len(self._jobs) + len(self._submitting),
-            jobs_done=sum(c.jobs.values()),
-            requests=self._client.stats.requests - self._stats_base.requests,
-            elapsed=time.monotonic() - self._started,
+            rows_read=ledger.read,
+            rows_submitted=ledger.submitted,
+            rows_succeeded=ledger.succeeded,
+            rows_failed=ledger.failed,
+            rows_rejected=ledger.rejected,
+            rows_unresolved=ledger.unresolved,
+            jobs_in_flight=ledger.in_flight,
+            jobs_done=sum(ledger.jobs.values()),
+            requests=self.counters.requests,
+            elapsed=time.monotonic() - self._started if self._started else 0.0,
         )
 
     # -- control ---------------------------------------------------------------------------------
@@ -354,18 +280,8 @@ class Ingestion:
     def _stop(self, reason: str) -> None:
         if self._stopping is None:
             self._stopping = reason
-        for task in list(self._tasks):
-            task.cancel()
-        self._wake.set()
-
-    def _spawn(self, coro: Any) -> bool:
-        if self._stopping is not None or self._tg is None:
-            coro.close()
-            return False
-        task = self._tg.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return True
+        if self._work is not None and not self._work.done():
+            self._work.cancel()
 
     def _fail(self, error: BaseException) -> None:
         if self._fatal is None:
@@ -373,57 +289,51 @@ class Ingestion:
         self._stop("fatal")
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.options.deadline is not None:
-            self._deadline_handle = loop.call_later(
-                max(0.0, self.options.deadline), self._stop, "deadline"
-            )
+        self._work = asyncio.create_task(
+            self._work_all(), name=f"debitura-ingest-{self.run_id}-work"
+        )
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                self._spawn(self._produce())
-                self._spawn(self._poll_loop())
-        except BaseException as exc:  # noqa: BLE001 - an unexpected bug in a task: surface it
-            errors = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
-            self._fatal = self._fatal or errors[0]
+            await _critical(asyncio.wait([self._work]))
+            if not self._work.cancelled() and self._work.exception() is not None:
+                error = self._work.exception()
+                errors = error.exceptions if isinstance(error, BaseExceptionGroup) else (error,)
+                self._fatal = self._fatal or errors[0]
         finally:
-            self._tg = None
-            if self._deadline_handle is not None:
-                self._deadline_handle.cancel()
-            try:
-                with anyio.CancelScope(shield=True):
-                    await self._finalize()
-            finally:
-                self._elapsed = time.monotonic() - self._started
-                self._report_progress(force=True)
-                self._send.close()
+            await self._finalize()
+
+    async def _work_all(self) -> None:
+        try:
+            async with asyncio.timeout(self.options.deadline), asyncio.TaskGroup() as tg:
+                tg.create_task(self._read(tg))
+        except TimeoutError:
+            if self._stopping is None:
+                self._stopping = "deadline"
 
     async def _finalize(self) -> None:
-        """Report everything not known to be finished as UNRESOLVED."""
-        reason = self._stopping or "stopped"
-        error: DebituraError = DebituraError(f"ingestion stopped ({reason}) before the outcome")
-        for meta in list(self._jobs.values()):
-            await self._finish(meta, JobOutcome.UNRESOLVED, error=error)
-        for meta in list(self._submitting.values()):
-            await self._finish(meta, JobOutcome.UNRESOLVED, error=error)
-        for batch in list(self._formed.values()):
-            meta = _Tracked(batch=batch, key=batch.idempotency_key(self.run_id), slot=_Slot())
-            await self._finish(meta, JobOutcome.UNRESOLVED, error=error, release=False)
-        positions = self._batcher.pending if self._batcher is not None else ()
-        self._batcher = None
-        if positions:
-            self._counts.unresolved += len(positions)
-            self._counts.jobs[JobOutcome.UNRESOLVED] += 1
-            await self._deliver(
-                JobResult(
-                    batch_index=None,
-                    first_position=positions[0],
-                    last_position=positions[-1],
-                    row_count=len(positions),
-                    outcome=JobOutcome.UNRESOLVED,
-                    error=error,
-                )
-            )
+        """Report everything the ledger still holds open as UNRESOLVED, then close the stream."""
+        try:
+            reason = self._stopping or "stopped"
+            error = DebituraError(f"ingestion stopped ({reason}) before the outcome was known")
+            for handle in self._handles.values():
+                self._client.tracker.untrack(handle)
+            self._handles.clear()
+            now = _now()
+            results = self._ledger.close(error, now)
+            positions = self._batcher.pending if self._batcher is not None else ()
+            self._batcher = None
+            pending = self._ledger.abandon(positions, error)
+            if pending is not None:
+                results.append(pending)
+            try:
+                self._ledger.check()
+            except LedgerError as exc:  # a bug of ours: never a silent wrong summary
+                self._fatal = self._fatal or exc
+            for result in results:
+                await self._deliver(result)
+        finally:
+            self._elapsed = time.monotonic() - self._started
+            self._report_progress(force=True)
+            self._send.close()
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -442,70 +352,28 @@ class Ingestion:
         now = time.monotonic()
         if force or now - self._last_progress >= self.options.progress_interval:
             self._last_progress = now
-            callback(self.progress())
+            try:
+                callback(self.progress())
+            except Exception as exc:  # noqa: BLE001 - the caller's bug: stop, hand it over
+                self._fail(exc)
 
-    async def _finish(
-        self,
-        meta: _Tracked,
-        outcome: JobOutcome,
-        *,
-        status: IngestionJobStatus | None = None,
-        error: BaseException | None = None,
-        release: bool = True,
-    ) -> None:
-        batch = meta.batch
-        if meta.job_id is not None:
-            self._jobs.pop(meta.job_id, None)
-            if meta.job_id in self._planner:
-                self._planner.remove(meta.job_id)
-        if self._submitting.get(meta.key) is meta:
-            del self._submitting[meta.key]
-        result = JobResult(
-            batch_index=batch.index,
-            first_position=batch.first_position,
-            last_position=batch.last_position,
-            row_count=len(batch),
-            outcome=outcome,
-            job_id=meta.job_id,
-            status=status if status is not None else meta.status,
-            error=error,
-            idempotency_key=meta.key,
-            polls=meta.polls,
-            submitted_at=meta.submitted_at,
-            finished_at=_now(),
-        )
-        await self._record(result)
-        if release:
-            self._release(meta.slot)
-
-    async def _record(self, result: JobResult, *, journal: bool = True) -> None:
-        c = self._counts
-        c.jobs[result.outcome] += 1
-        if result.outcome is JobOutcome.UNRESOLVED:
-            c.unresolved += result.row_count
-        elif result.outcome is JobOutcome.REJECTED:
-            # Rows the server refused were counted as submitted when batched; move them over.
-            c.submitted -= result.row_count
-            c.rejected += result.row_count
-        else:
-            c.succeeded += result.rows_succeeded
-            c.failed += result.rows_failed
-        if (
-            journal
-            and self.options.journal is not None
-            and result.outcome is not (JobOutcome.UNRESOLVED)
-        ):
-            with anyio.CancelScope(shield=True):
-                await self.options.journal.batch_finished(result)
-        await self._deliver(result)
+    async def _record(self, result: JobResult, slot: _Slot | None) -> None:
+        """Journal a final result (not UNRESOLVED ones), deliver it, give back the slot."""
+        journal = self.options.journal
+        try:
+            if journal is not None and result.outcome.value != "unresolved" and not result.resumed:
+                await _critical(journal.batch_finished(result))
+            await self._deliver(result)
+        finally:
+            if slot is not None:
+                self._release(slot)
 
     def _release(self, slot: _Slot) -> None:
         slot.holders -= 1
         if slot.holders == 0:
             self._slots.release()
-            self._wake.set()
 
-    # -- reading and submitting ------------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------------------------
 
     def _check(self, item: object, position: int) -> tuple[IngestionJobRow | None, list[str]]:
         if isinstance(item, InvalidRow):
@@ -531,42 +399,41 @@ class Ingestion:
             return False
         return True
 
-    async def _produce(self) -> None:
+    def _key_of(self, item: Any, row: IngestionJobRow | None) -> Any:
+        row_key = self.options.row_key
+        if row_key is not None:
+            return row_key(item)
+        if row is not None:
+            return row.external_ref
+        if isinstance(item, Mapping):
+            return item.get("externalRef", item.get("external_ref"))
+        return None
+
+    async def _read(self, tg: asyncio.TaskGroup) -> None:
         options = self.options
         if (
             options.on_invalid == "raise"
             and isinstance(self._rows, Sequence)
             and not await self._precheck(self._rows)
         ):
-            self._input_done = True
             return
         batcher = self._batcher = Batcher(options.batch_size, max_bytes=options.max_body_bytes)
-        position = -1
-        # Input is read lazily, one item at a time. A sync iterable is read directly (no async
-        # generator in between: this loop runs once per row), yielding to the event loop after
-        # every 256 items; the input's iterator is closed when reading stops, however it stops.
-        async_iter: AsyncIterator[Any] | None = None
-        sync_iter: Iterator[Any] = iter(())
-        try:
-            rows = self._rows
-            if isinstance(rows, AsyncIterable):
-                async_iter = aiter(rows)
-            else:
-                sync_iter = iter(rows)
+        async with _iterate(self._rows) as (sync_iter, async_iter):
+            position = -1
             latest = self._latest_event_date
+            custom_key = options.row_key is not None
             while True:
                 if position & 255 == 255:
                     self._report_progress()
                     if async_iter is None:
                         await asyncio.sleep(0)
-                if async_iter is None:
-                    item = next(sync_iter, _END)
-                else:
-                    item = await anext(async_iter, _END)
+                item = (
+                    next(sync_iter, _END) if async_iter is None else await anext(async_iter, _END)
+                )
                 if item is _END:
                     break
                 position += 1
-                self._counts.read += 1
+                self._ledger.row_read()
                 row: IngestionJobRow | None
                 problems: list[str]
                 if type(item) is IngestionJobRow and plainly_valid(item, latest):
@@ -576,258 +443,206 @@ class Ingestion:
                 batch = None
                 if row is not None and not problems:
                     try:
-                        batch = batcher.add(position, row)
+                        if custom_key:
+                            batch = batcher.add(position, row, self._key_of(item, row))
+                        else:
+                            batch = batcher.add(position, row)
                     except (orjson.JSONEncodeError, ValueError) as exc:
                         problems = [f"row: cannot be encoded as JSON: {exc}"]
                 if row is None or problems:
-                    self._counts.rejected += 1
-                    if options.on_invalid == "raise":
-                        problem_list = [_as_problem(position, p) for p in problems]
-                        self._fail(ValidationError(problem_list, what="input"))
+                    if not await self._reject_row(item, row, position, problems):
                         return
-                    await self._reject_client_side(position, problems)
                     continue
-                self._counts.submitted += 1
+                self._ledger.row_batched()
                 if batch is not None:
-                    await self._dispatch(batch)
+                    await self._dispatch(tg, batch)
                     self._report_progress()
             last = batcher.flush()
             if last is not None:
-                await self._dispatch(last)
-        finally:
-            try:
-                if async_iter is not None:
-                    aclose = getattr(async_iter, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-                elif isinstance(sync_iter, types.GeneratorType):
-                    sync_iter.close()
-            finally:
-                self._input_done = True
-                self._wake.set()
+                await self._dispatch(tg, last)
 
-    async def _reject_client_side(self, position: int, problems: list[str]) -> None:
-        result = JobResult(
-            batch_index=None,
-            first_position=position,
-            last_position=position,
-            row_count=1,
-            outcome=JobOutcome.REJECTED,
-            error=ValidationError([_as_problem(position, p) for p in problems], what="row"),
-            rejected_rows=(RejectedRow(position=position, problems=tuple(problems)),),
-            finished_at=_now(),
-        )
-        # Counted as rejected by the reader already; only the job tally and delivery remain.
-        self._counts.jobs[JobOutcome.REJECTED] += 1
-        await self._deliver(result)
+    async def _reject_row(
+        self, item: object, row: IngestionJobRow | None, position: int, problems: list[str]
+    ) -> bool:
+        """A row refused on the client; False when the run must stop (``on_invalid="raise"``)."""
+        error = ValidationError([_as_problem(position, p) for p in problems], what="row")
+        result = self._ledger.row_rejected(position, tuple(problems), error, _now())
+        if self.options.on_invalid == "raise":
+            self._fail(ValidationError(error.problems, what="input"))
+            return False
+        await self._deliver(_keyed(result, self._key_of(item, row)))
+        return True
 
-    async def _dispatch(self, batch: Batch) -> None:
-        self._formed[batch.index] = batch  # accounted for (as UNRESOLVED) if we stop from here on
-        await self._slots.acquire()
-        del self._formed[batch.index]
-        await self._start(
-            _Tracked(batch=batch, key=batch.idempotency_key(self.run_id), slot=_Slot())
-        )
+    async def _dispatch(self, tg: asyncio.TaskGroup, batch: Batch) -> None:
+        entry = self._ledger.form(batch, batch.idempotency_key(self.run_id))
+        await self._slots.acquire()  # a stop while waiting: the ledger reports it UNRESOLVED
+        tg.create_task(self._process(tg, entry, _Slot()))
 
-    async def _start(self, meta: _Tracked) -> None:
+    # -- one batch -------------------------------------------------------------------------------
+
+    async def _process(self, tg: asyncio.TaskGroup, entry: Entry, slot: _Slot) -> None:
         """Send a batch, or, when resuming, replay or re-poll what the journal knows of it."""
-        self._submitting[meta.key] = meta
-        self._active += 1
-        submitting = False
-        try:
-            journal = self.options.journal
-            entry = await journal.lookup(meta.key) if journal is not None else None
-            if entry is not None and entry.state == "finished" and entry.result is not None:
-                del self._submitting[meta.key]
-                await self._record(attrs.evolve(entry.result, resumed=True), journal=False)
-                self._release(meta.slot)
-            elif entry is not None and entry.state == "accepted" and entry.job_id is not None:
-                del self._submitting[meta.key]
-                self._track(meta, entry.job_id)
-            else:
-                submitting = self._spawn(self._submit(meta))
-        finally:
-            if not submitting:  # else _submit counts the batch out when it is done with it
-                self._active -= 1
-
-    def _track(self, meta: _Tracked, job_id: uuid.UUID) -> None:
-        meta.batch = meta.batch.without_rows()  # accepted: only the positions are needed now
-        meta.job_id = job_id
-        meta.submitted_at = meta.submitted_at or _now()
-        self._jobs[job_id] = meta
-        self._planner.add(job_id, len(meta.batch), asyncio.get_running_loop().time())
-        self._wake.set()
-
-    async def _submit(self, meta: _Tracked) -> None:
         journal = self.options.journal
+        known = await journal.lookup(entry.key) if journal is not None else None
+        if known is not None and known.state == "finished" and known.result is not None:
+            replay = attrs.evolve(known.result, row_keys=entry.batch.row_keys)
+            await self._record(self._ledger.replayed(entry, replay), slot)
+        elif known is not None and known.state == "accepted" and known.job_id is not None:
+            self._ledger.accepted(entry, known.job_id, _now())
+            await self._await_job(entry, slot)
+        else:
+            await self._submit(tg, entry, slot)
+
+    async def _submit(self, tg: asyncio.TaskGroup, entry: Entry, slot: _Slot) -> None:
+        journal = self.options.journal
+        if self._sending_stopped is not None:
+            await self._record(self._ledger.unresolve(entry, self._sending_stopped, _now()), slot)
+            return
+        if journal is not None:
+            await journal.batch_submitting(entry.batch, entry.key)
+        self._ledger.submitting(entry)
         try:
-            try:
+            async with self._submit_limiter:
                 if self._sending_stopped is not None:
                     raise self._sending_stopped
-                if journal is not None:
-                    await journal.batch_submitting(meta.batch, meta.key)
-                async with self._submit_limiter:
-                    if self._sending_stopped is not None:
-                        raise self._sending_stopped
-                    accepted = await self._client._post_ingestion_job(
-                        meta.batch.body(), idempotency_key=meta.key
-                    )
-            except (AuthenticationError, PermissionDeniedError) as exc:
-                self._fail(exc)
-            except (BadRequestError, PayloadTooLargeError) as exc:
-                # Shielded: a stop must not catch the batch half split, its rows half counted.
-                with anyio.CancelScope(shield=True):
-                    self._submitting.pop(meta.key, None)
-                    await self._split(meta, exc)
-            except UnprocessableEntityError as exc:
-                with anyio.CancelScope(shield=True):
-                    self._submitting.pop(meta.key, None)
-                    await self._reject_server_side(meta, list(range(len(meta.batch))), exc, {})
-            except DebituraError as exc:
-                if exc is not self._sending_stopped:
-                    self._failed_submits += 1
-                    if self._failed_submits >= self.options.max_failed_submits:
-                        self._sending_stopped = DebituraError(
-                            f"not sent: the last {self._failed_submits} batches failed even "
-                            f"after retries (last error: {exc})"
-                        )
-                await self._finish(meta, JobOutcome.UNRESOLVED, error=exc)
-            else:
-                self._failed_submits = 0
-                # The job exists: a stop from here on reports it UNRESOLVED with its id.
-                meta.job_id = accepted.job_id
-                meta.submitted_at = _now()
-                if journal is not None:
-                    with anyio.CancelScope(shield=True):
-                        await journal.batch_accepted(meta.key, accepted.job_id)
-                self._submitting.pop(meta.key, None)
-                self._track(meta, accepted.job_id)
-        finally:
-            self._active -= 1
-
-    async def _split(self, meta: _Tracked, error: APIStatusError) -> None:
-        """A 400/413 queued nothing: reject the rows it names, or bisect, and resend the rest."""
-        batch = meta.batch
-        named = _rows_named_by(error, len(batch)) if isinstance(error, BadRequestError) else {}
-        if len(batch) == 1:
-            await self._reject_server_side(meta, [0], error, named)
-            return
-        if named and len(named) < len(batch):
-            await self._reject_server_side(meta, sorted(named), error, named, release=False)
-            parts: tuple[Batch, ...] = (batch.without(named),)
-        elif named:
-            await self._reject_server_side(meta, list(range(len(batch))), error, named)
-            return
+                accepted = await self._client.post_encoded_job(
+                    entry.batch.body(), idempotency_key=entry.key, counters=self.counters
+                )
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._fail(exc)  # the entry stays open: the ledger reports it UNRESOLVED
+            self._release(slot)
+        except (BadRequestError, PayloadTooLargeError, UnprocessableEntityError) as exc:
+            await self._split(tg, entry, slot, exc)
+        except DebituraError as exc:
+            self._count_failed_submit(exc)
+            await self._record(self._ledger.unresolve(entry, exc, _now()), slot)
         else:
-            parts = batch.halves()
-        meta.slot.holders += len(parts) - 1
-        for part in parts:
-            await self._start(
-                _Tracked(batch=part, key=part.idempotency_key(self.run_id), slot=meta.slot)
+            self._failed_submits = 0
+            # The job exists: from here on a stop reports it UNRESOLVED with its id.
+            self._ledger.accepted(entry, accepted.job_id, _now())
+            if journal is not None:
+                await _critical(journal.batch_accepted(entry.key, accepted.job_id))
+            if accepted.rows_queued != len(entry.batch):
+                error = ContradictoryResponseError(
+                    f"rowsQueued = {accepted.rows_queued}, but {len(entry.batch)} rows were sent",
+                    job_id=accepted.job_id,
+                    method="POST",
+                    path="/ingestion-jobs",
+                    status=202,
+                )
+                await self._record(self._ledger.unresolve(entry, error, _now()), slot)
+                return
+            await self._await_job(entry, slot)
+
+    def _count_failed_submit(self, exc: DebituraError) -> None:
+        if exc is self._sending_stopped:
+            return
+        self._failed_submits += 1
+        if self._failed_submits >= self.options.max_failed_submits:
+            self._sending_stopped = DebituraError(
+                f"not sent: the last {self._failed_submits} batches failed even "
+                f"after retries (last error: {exc})"
             )
 
-    async def _reject_server_side(
-        self,
-        meta: _Tracked,
-        local_indexes: list[int],
-        error: APIStatusError,
-        named: Mapping[int, list[str]],
-        *,
-        release: bool = True,
+    async def _split(
+        self, tg: asyncio.TaskGroup, entry: Entry, slot: _Slot, error: DebituraError
     ) -> None:
-        batch = meta.batch
-        detail = error.body.describe() or str(error)
-        for i in local_indexes:
-            position = batch.positions[i]
-            reasons = tuple(named.get(i) or [f"server refused the row: {detail}"])
-            # Not journaled: a resumed run sends the batch again and the server refuses it again.
-            await self._record(
-                JobResult(
-                    batch_index=batch.index,
-                    first_position=position,
-                    last_position=position,
-                    row_count=1,
-                    outcome=JobOutcome.REJECTED,
-                    error=error,
-                    rejected_rows=(RejectedRow(position=position, problems=reasons),),
-                    idempotency_key=meta.key,
-                    finished_at=_now(),
-                ),
-                journal=False,
-            )
-        if release:
-            self._release(meta.slot)
+        """A 400/413/422 queued nothing: reject rows, send the rest again in parts."""
+        assert isinstance(error, BadRequestError | PayloadTooLargeError | UnprocessableEntityError)  # noqa: S101
+        split = plan_split(
+            entry.batch, error, splittable=not isinstance(error, UnprocessableEntityError)
+        )
+        keys = entry.batch.row_keys
+        now = _now()
+        results = self._ledger.reject(entry, split.rejected, error, now, split=bool(split.parts))
+        parts = [self._ledger.form(p, p.idempotency_key(self.run_id)) for p in split.parts]
+        slot.holders += len(parts)
+        for part in parts:
+            tg.create_task(self._process(tg, part, slot))
+        # Not journaled: a resumed run sends the batch again and the server refuses it again.
+        for result in results:
+            key = keys[entry.batch.positions.index(result.first_position)]
+            await self._deliver(_keyed(result, key))
+        self._release(slot)
 
-    # -- polling ---------------------------------------------------------------------------------
-
-    async def _poll_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if (
-                self._input_done
-                and not self._jobs
-                and not self._active
-                and not self._submitting
-                and not self._formed
-                and not self._polling
-            ):
-                return
-            now = loop.time()
-            best: tuple[float, uuid.UUID] | None = None
-            for job_id, due in self._planner.items():
-                if job_id not in self._polling and (best is None or due < best[0]):
-                    best = (due, job_id)  # type: ignore[assignment]
-            if best is not None and best[0] <= now:
-                self._polling.add(best[1])
-                self._spawn(self._poll(best[1]))
-                continue
-            self._wake.clear()
-            timeout = None if best is None else best[0] - now
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-
-    async def _poll(self, job_id: uuid.UUID) -> None:
-        meta = self._jobs.get(job_id)
-        loop = asyncio.get_running_loop()
+    async def _await_job(self, entry: Entry, slot: _Slot) -> None:
+        assert entry.job_id is not None  # noqa: S101 - accepted
+        tracker = self._client.tracker
+        policy = self.options.polling
         try:
-            if meta is None:
-                return
-            try:
-                async with self._poll_limiter:
-                    status = await self._client.get_ingestion_job(job_id)
-            except (AuthenticationError, PermissionDeniedError) as exc:
-                self._fail(exc)
-                return
-            except NotFoundError as exc:
-                meta.polls += 1
-                meta.not_found += 1
-                if meta.not_found >= _NOT_FOUND_TOLERANCE:
-                    await self._finish(meta, JobOutcome.UNRESOLVED, error=exc)
-                else:
-                    self._planner.retry_later(job_id, loop.time(), meta.not_found)
-                return
-            except DebituraError as exc:
-                meta.failures += 1
-                if meta.failures >= self.options.max_poll_failures:
-                    await self._finish(meta, JobOutcome.UNRESOLVED, error=exc)
-                else:
-                    self._planner.retry_later(job_id, loop.time(), meta.failures)
-                return
-            meta.polls += 1
-            meta.failures = 0
-            meta.status = status
-            terminal = self._planner.observe(
-                job_id,
-                status=int(status.status),
-                processed=status.rows_processed,
-                total=status.rows_total,
-                now=loop.time(),
+            handle = tracker.track(
+                entry.job_id,
+                idempotency_key=entry.key,
+                rows=len(entry.batch),
+                counters=self.counters,
+                policy=policy,
+                max_poll_failures=self.options.max_poll_failures,
             )
-            if terminal:
-                await self._finish(meta, _outcome_of(status), status=status)
+        except DebituraError as exc:  # DuplicateJobIdError: another batch holds this job id
+            await self._record(self._ledger.unresolve(entry, exc, _now()), slot)
+            return
+        self._handles[entry.key] = handle
+        try:
+            status = await handle.wait()
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._fail(exc)
+            self._release(slot)
+            return
+        except DebituraError as exc:
+            entry.polls = handle.polls
+            result = self._ledger.unresolve(entry, exc, _now())
+        else:
+            entry.polls = handle.polls
+            result = self._ledger.finished(entry, status, _now())
         finally:
-            self._polling.discard(job_id)
-            self._wake.set()
+            if self._handles.pop(entry.key, None) is not None and not handle.done():
+                tracker.untrack(handle)
+        await self._record(attrs.evolve(result, row_keys=entry.batch.row_keys), slot)
+
+
+class _iterate:
+    """Iterate sync or async input without a per-row async generator; always close it."""
+
+    def __init__(self, rows: Iterable[Any] | AsyncIterable[Any]) -> None:
+        self._rows = rows
+        self._sync: Iterator[Any] = iter(())
+        self._async: AsyncIterator[Any] | None = None
+
+    async def __aenter__(self) -> tuple[Iterator[Any], AsyncIterator[Any] | None]:
+        if isinstance(self._rows, AsyncIterable):
+            self._async = aiter(self._rows)
+        else:
+            self._sync = iter(self._rows)
+        return self._sync, self._async
+
+    async def __aexit__(self, *exc: object) -> None:
+        if isinstance(self._sync, types.GeneratorType):
+            self._sync.close()
+        if self._async is not None:
+            aclose = getattr(self._async, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def ingest(
+    client: PipelineClient,
+    rows: Iterable[RowInput] | AsyncIterable[RowInput],
+    **options: Unpack[IngestKwargs],
+) -> Ingestion:
+    """Stream rows of any length through concurrent jobs; iterate the per-job results.
+
+    Options are checked here (a wrong one raises from this call); see :class:`IngestOptions`.
+    """
+    return Ingestion(client, rows, make_options(dict(options)))
+
+
+async def ingest_all(
+    client: PipelineClient,
+    rows: Iterable[RowInput] | AsyncIterable[RowInput],
+    **options: Unpack[IngestKwargs],
+) -> IngestionSummary:
+    """Like :func:`ingest`, for callers that only want the totals."""
+    async with ingest(client, rows, **options) as results:
+        async for _ in results:
+            pass
+    return results.summary

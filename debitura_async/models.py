@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "NoteAuthor",
     "PartnerIngestEventType",
     "RejectedRow",
+    "RequestStats",
 ]
 
 
@@ -237,6 +238,9 @@ class RejectedRow:
 
     position: int
     problems: tuple[str, ...]
+    key: Hashable = None
+    """The row's key: its ``externalRef`` (or what the ``row_key`` option made of the input item;
+    None for a row that could not be read)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -262,6 +266,10 @@ class JobResult:
     finished_at: datetime | None = None
     resumed: bool = False
     """True when this result was recorded by an earlier run and replayed from a journal."""
+    row_keys: tuple[Hashable, ...] = attrs.field(default=(), eq=False, repr=False)
+    """Each row's key, in batch order: its ``externalRef`` by default, or what the pipeline's
+    ``row_key`` option returned for the input item. Lets a script mark its own records
+    (``zip(result.row_keys, ...)``) without keeping the input."""
 
     @property
     def rows_succeeded(self) -> int:
@@ -327,3 +335,18 @@ class IngestProgress:
     def rows_per_second(self) -> float:
         done = self.rows_succeeded + self.rows_failed
         return done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@attrs.define
+class RequestStats:
+    """Counters of what a client sent; read them for reports, never rely on them for control."""
+
+    requests: int = 0
+    posts: int = 0
+    gets: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+
+    def snapshot(self) -> RequestStats:
+        return attrs.evolve(self)

@@ -156,6 +156,7 @@ class Ledger:
             error=error,
             rejected_rows=(RejectedRow(position=position, problems=problems),),
             finished_at=now,
+            positions=(position,),
         )
 
     def abandon(self, positions: tuple[int, ...], error: BaseException) -> JobResult | None:
@@ -171,6 +172,7 @@ class Ledger:
             row_count=len(positions),
             outcome=JobOutcome.UNRESOLVED,
             error=error,
+            positions=positions,
         )
 
     # -- batches ---------------------------------------------------------------------------------
@@ -216,7 +218,9 @@ class Ledger:
     def replayed(self, entry: Entry, result: JobResult) -> JobResult:
         """A result an earlier run recorded (resume): counted as it was then."""
         self._move(entry, BatchState.FINISHED)
-        result = attrs.evolve(result, resumed=True)
+        result = attrs.evolve(
+            result, resumed=True, positions=entry.batch.positions, row_keys=entry.batch.row_keys
+        )
         self.succeeded += result.rows_succeeded
         self.failed += result.rows_failed
         self.jobs[result.outcome] += 1
@@ -261,6 +265,7 @@ class Ledger:
                     rejected_rows=(RejectedRow(position=position, problems=reasons[i]),),
                     idempotency_key=entry.key,
                     finished_at=now,
+                    positions=(position,),
                 )
             )
         return results
@@ -282,6 +287,8 @@ class Ledger:
             polls=entry.polls,
             submitted_at=entry.submitted_at,
             finished_at=now,
+            positions=batch.positions,
+            row_keys=batch.row_keys,
         )
 
     # -- the whole run ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ Elsewhere from the client, :func:`ingest` / :func:`ingest_all` are free function
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 import types
@@ -149,6 +150,51 @@ def _as_problem(position: int, text: str) -> RowProblem:
     return RowProblem(position, field, message) if sep else RowProblem(position, "row", text)
 
 
+class _ResultQueue:
+    """The bounded results buffer between the pipeline and its consumer.
+
+    Unlike a memory object stream, a ``put`` interrupted by cancellation has certainly not
+    delivered its item (so the pipeline can hand it out later), and a consumer that leaves makes
+    every ``put`` return at once.
+    """
+
+    def __init__(self, bound: int) -> None:
+        self._items: collections.deque[JobResult] = collections.deque()
+        self._bound = max(1, bound)
+        self._closed = False
+        self._gone = False
+        self._changed = asyncio.Event()
+
+    async def put(self, item: JobResult) -> None:
+        while not self._gone and len(self._items) >= self._bound:
+            self._changed.clear()
+            await self._changed.wait()
+        if not self._gone:
+            self._items.append(item)
+            self._changed.set()
+
+    async def get(self) -> JobResult:
+        while not self._items:
+            if self._closed or self._gone:
+                raise anyio.EndOfStream
+            self._changed.clear()
+            await self._changed.wait()
+        item = self._items.popleft()
+        self._changed.set()
+        return item
+
+    def close(self) -> None:
+        """No more items will come (those buffered are still handed out)."""
+        self._closed = True
+        self._changed.set()
+
+    def abandon(self) -> None:
+        """The consumer left: drop what is buffered, refuse nothing, wait for nothing."""
+        self._gone = True
+        self._items.clear()
+        self._changed.set()
+
+
 class _Slot:
     """One job slot, shared by the parts of a batch the server made us split."""
 
@@ -179,9 +225,9 @@ class Ingestion:
         self._ledger = Ledger()
         self.counters = RequestStats()
         """The requests this run made (its submits and the polls of its jobs)."""
-        send, recv = anyio.create_memory_object_stream[JobResult](options.result_buffer)
-        self._send = send
-        self._recv = recv
+        self._results = _ResultQueue(options.result_buffer)
+        self._stash: list[JobResult] = []
+        """Results whose delivery a stop interrupted: finalize hands them out first."""
         self._slots = asyncio.Semaphore(options.max_jobs_in_flight)
         self._submit_limiter = anyio.CapacityLimiter(options.max_concurrent_submits)
         self._handles: dict[str, JobHandle] = {}
@@ -217,7 +263,7 @@ class Ingestion:
     ) -> None:
         self._consumer_gone = True
         self._stop("closed")
-        self._recv.close()  # a runner blocked on a full buffer goes on at once
+        self._results.abandon()  # a runner blocked on a full buffer goes on at once
         if self._runner is not None:
             await _critical(asyncio.wait([self._runner]))
         if exc_type is None and self._fatal is not None and not self._raised:
@@ -231,8 +277,8 @@ class Ingestion:
         if self._runner is None:
             raise RuntimeError("use `async with client.ingest(rows) as results:` first")
         try:
-            return await self._recv.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return await self._results.get()
+        except anyio.EndOfStream:
             if not self._consumer_gone:
                 await asyncio.wait([self._runner])
             if self._fatal is not None and not self._raised:
@@ -318,7 +364,8 @@ class Ingestion:
                 self._client.tracker.untrack(handle)
             self._handles.clear()
             now = _now()
-            results = self._ledger.close(error, now)
+            results = self._stash + self._ledger.close(error, now)
+            self._stash = []
             positions = self._batcher.pending if self._batcher is not None else ()
             self._batcher = None
             pending = self._ledger.abandon(positions, error)
@@ -333,16 +380,16 @@ class Ingestion:
         finally:
             self._elapsed = time.monotonic() - self._started
             self._report_progress(force=True)
-            self._send.close()
+            self._results.close()
 
     # -- results ---------------------------------------------------------------------------------
 
     async def _deliver(self, result: JobResult) -> None:
-        if not self._consumer_gone:
-            try:
-                await self._send.send(result)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self._consumer_gone = True
+        try:
+            await self._results.put(result)
+        except asyncio.CancelledError:
+            self._stash.append(result)  # counted already: it must still reach the consumer
+            raise
         self._report_progress()
 
     def _report_progress(self, *, force: bool = False) -> None:
@@ -485,8 +532,7 @@ class Ingestion:
         journal = self.options.journal
         known = await journal.lookup(entry.key) if journal is not None else None
         if known is not None and known.state == "finished" and known.result is not None:
-            replay = attrs.evolve(known.result, row_keys=entry.batch.row_keys)
-            await self._record(self._ledger.replayed(entry, replay), slot)
+            await self._record(self._ledger.replayed(entry, known.result), slot)
         elif known is not None and known.state == "accepted" and known.job_id is not None:
             self._ledger.accepted(entry, known.job_id, _now())
             await self._await_job(entry, slot)
@@ -597,7 +643,7 @@ class Ingestion:
         finally:
             if self._handles.pop(entry.key, None) is not None and not handle.done():
                 tracker.untrack(handle)
-        await self._record(attrs.evolve(result, row_keys=entry.batch.row_keys), slot)
+        await self._record(result, slot)
 
 
 class _iterate:

@@ -266,6 +266,9 @@ class JobResult:
     finished_at: datetime | None = None
     resumed: bool = False
     """True when this result was recorded by an earlier run and replayed from a journal."""
+    positions: tuple[int, ...] = attrs.field(default=(), eq=False, repr=False)
+    """The 0-based input position of each row, in batch order (rows refused on the client in
+    between are not part of the batch, so positions need not be contiguous)."""
     row_keys: tuple[Hashable, ...] = attrs.field(default=(), eq=False, repr=False)
     """Each row's key, in batch order: its ``externalRef`` by default, or what the pipeline's
     ``row_key`` option returned for the input item. Lets a script mark its own records

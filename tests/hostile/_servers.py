@@ -38,3 +38,56 @@ class Recorder:
     async def record(self, request: web.Request) -> None:
         body = await request.read()
         self.requests.append((request.method, request.path, dict(request.headers), body))
+
+
+class FakeDebitura:
+    """A minimal ingestion API whose answers a test can falsify.
+
+    Jobs finish ``duration`` seconds after they are accepted. ``job_id_for(n)`` picks the job id
+    of the n-th accepted POST (repeat one to play a caching proxy); ``queued(rows)`` what
+    ``rowsQueued`` says; ``status_for(job, done)`` the GET body.
+    """
+
+    def __init__(self, *, duration: float = 0.02) -> None:
+        import asyncio
+        import uuid
+
+        self._loop_time = asyncio.get_running_loop().time
+        self._uuid4 = uuid.uuid4
+        self.duration = duration
+        self.posts = 0
+        self.gets = 0
+        self.jobs: dict[str, tuple[int, float]] = {}
+        self.job_id_for: Callable[[int], str] = lambda n: str(self._uuid4())
+        self.queued: Callable[[int], int] = lambda rows: rows
+        self.status_for: Callable[[int, bool], dict[str, int]] = lambda rows, done: {
+            "status": 2 if done else 1,
+            "rowsTotal": rows,
+            "rowsSucceeded": rows if done else 0,
+            "rowsFailed": 0,
+        }
+
+    def routes(self) -> dict[tuple[str, str], Handler]:
+        return {
+            ("POST", "/ingestion-jobs"): self._post,
+            ("GET", "/ingestion-jobs/{job_id}"): self._get,
+        }
+
+    async def _post(self, request: web.Request) -> web.Response:
+        import orjson
+
+        body = orjson.loads(await request.read())
+        rows = len(body["rows"])
+        job_id = self.job_id_for(self.posts)
+        self.posts += 1
+        self.jobs.setdefault(job_id, (rows, self._loop_time()))
+        return web.json_response({"jobId": job_id, "rowsQueued": self.queued(rows)}, status=202)
+
+    async def _get(self, request: web.Request) -> web.Response:
+        self.gets += 1
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return web.json_response({"error": "not found"}, status=404)
+        rows, accepted_at = job
+        done = self._loop_time() - accepted_at >= self.duration
+        return web.json_response(self.status_for(rows, done))

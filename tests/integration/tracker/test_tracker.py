@@ -1,0 +1,159 @@
+"""The client's job tracker against the real emulator: shared polls, timeouts, adoption, close."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from debitura_async import (
+    AsyncJobStatus,
+    ClientClosedError,
+    DebituraClient,
+    IngestionJobRow,
+    JobAgeExceededError,
+    JobWaitTimeout,
+    NotFoundError,
+    PollPolicy,
+)
+from debitura_async.emulator import Emulator, EmulatorConfig
+
+from ..conftest import TIME_SCALE, fast_retry, no_leaked_tasks
+
+pytestmark = pytest.mark.anyio
+SCALED = PollPolicy().scaled(TIME_SCALE)
+
+
+def note_rows(emu: Emulator, n: int, tag: str = "n") -> list[IngestionJobRow]:
+    return [IngestionJobRow(emu.case_ids[i % len(emu.case_ids)], f"{tag}{i}") for i in range(n)]
+
+
+async def test_many_concurrent_waiters_share_one_poll_loop(emulator: Emulator) -> None:
+    async with DebituraClient(
+        emulator.api_key,
+        base_url=emulator.url,
+        retry=fast_retry(),
+        polling=SCALED,
+    ) as client:
+
+        async def one_request(i: int) -> AsyncJobStatus:
+            handle = await client.submit(note_rows(emulator, 50, f"r{i}-"))
+            status = await handle.wait(timeout=30)
+            return status.status
+
+        outcomes = await asyncio.gather(*(one_request(i) for i in range(40)))
+        gets = client.stats.gets
+    assert outcomes == [AsyncJobStatus.COMPLETED] * 40
+    assert await emulator.note_count() == 40 * 50
+    assert gets / 40 <= 3.0  # one planner for all: far below a 3 s cadence's polls per job
+    assert no_leaked_tasks() == []
+
+
+async def test_two_waiters_on_one_job_cost_one_set_of_polls(emulator: Emulator) -> None:
+    async with DebituraClient(
+        emulator.api_key, base_url=emulator.url, retry=fast_retry(), polling=SCALED
+    ) as client:
+        handle = await client.submit(note_rows(emulator, 200))
+        same = client.track(handle.job_id)
+        assert same is handle
+        first, second = await asyncio.gather(
+            handle.wait(timeout=30),
+            client.wait_for_ingestion_job(handle.job_id, timeout=30),
+        )
+        assert first == second
+        assert first.is_terminal
+        assert client.stats.gets == handle.polls
+
+
+async def test_a_wait_timeout_leaves_the_job_tracked(emulator: Emulator) -> None:
+    async with DebituraClient(
+        emulator.api_key, base_url=emulator.url, retry=fast_retry(), polling=SCALED
+    ) as client:
+        handle = await client.submit(note_rows(emulator, 1000))
+        with pytest.raises(JobWaitTimeout) as info:
+            await handle.wait(timeout=0.001)
+        assert info.value.job_id == handle.job_id
+        assert not handle.done()
+        assert handle in client.tracker.handles()
+        status = await handle.wait(timeout=30)
+        assert status.status is AsyncJobStatus.COMPLETED
+        assert handle.done()
+
+
+async def test_closing_the_client_resolves_open_handles_resumably() -> None:
+    async with Emulator(EmulatorConfig(time_scale=5.0, seed=3)) as emu:
+        slow = PollPolicy().scaled(5.0)
+        client = DebituraClient(emu.api_key, base_url=emu.url, retry=fast_retry(), polling=slow)
+        async with client:
+            handles = [
+                await client.submit(note_rows(emu, 500, f"c{i}-"), idempotency_key=f"key-{i}")
+                for i in range(3)
+            ]
+            waiters = [asyncio.ensure_future(h.wait()) for h in handles]
+            await asyncio.sleep(0.05)
+        for handle, waiter in zip(handles, waiters, strict=True):
+            with pytest.raises(ClientClosedError) as info:
+                await waiter
+            assert info.value.job_id == handle.job_id
+            assert info.value.idempotency_key == handle.idempotency_key
+        assert no_leaked_tasks() == []
+        # Resumable by its id from a new client (another request, process or run).
+        async with DebituraClient(
+            emu.api_key, base_url=emu.url, retry=fast_retry(), polling=slow
+        ) as again:
+            statuses = await asyncio.gather(
+                *(again.track(h.job_id).wait(timeout=60) for h in handles)
+            )
+        assert all(s.status is AsyncJobStatus.COMPLETED for s in statuses)
+        assert await emu.note_count() == 1500
+
+
+async def test_completions_arrive_as_jobs_finish(emulator: Emulator) -> None:
+    async with DebituraClient(
+        emulator.api_key, base_url=emulator.url, retry=fast_retry(), polling=SCALED
+    ) as client:
+        finished: list[uuid.UUID] = []
+
+        async def watch() -> None:
+            async for handle in client.tracker.completions():
+                finished.append(handle.job_id)
+                if len(finished) == 3:
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0)
+        handles = [await client.submit(note_rows(emulator, 10 * (i + 1))) for i in range(3)]
+        await asyncio.wait_for(watcher, 30)
+    assert sorted(finished) == sorted(h.job_id for h in handles)
+
+
+async def test_unknown_job_ends_with_not_found(emulator: Emulator) -> None:
+    async with DebituraClient(
+        emulator.api_key, base_url=emulator.url, retry=fast_retry(), polling=SCALED
+    ) as client:
+        with pytest.raises(NotFoundError):
+            await client.track(uuid.uuid4()).wait(timeout=60)
+
+
+async def test_a_job_that_never_ends_is_given_up_at_max_job_age() -> None:
+    async with Emulator(EmulatorConfig(time_scale=0.01, seed=5)) as emu:  # 100x slower
+        async with DebituraClient(
+            emu.api_key, base_url=emu.url, retry=fast_retry(), max_job_age=0.3
+        ) as client:
+            handle = await client.submit(note_rows(emu, 1000))
+            with pytest.raises(JobAgeExceededError) as info:
+                await handle.wait(timeout=10)
+            assert info.value.job_id == handle.job_id
+            assert "max_job_age" in str(info.value)
+
+
+async def test_fixed_cadence_is_still_available(emulator: Emulator) -> None:
+    async with DebituraClient(
+        emulator.api_key, base_url=emulator.url, retry=fast_retry(), polling=SCALED
+    ) as client:
+        job = await client.create_ingestion_job(note_rows(emulator, 100))
+        status = await client.wait_for_ingestion_job(job.job_id, poll_interval=0.01, timeout=30)
+        assert status.is_terminal
+        assert client.stats.gets >= 2  # a 10 ms cadence polls a ~15 ms job more than once
+        assert len(client.tracker) == 0

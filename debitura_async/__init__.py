@@ -3,12 +3,12 @@
 Public names only; everything else is private and may change.
 """
 
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _metadata_version
 
 from ._budget import DEFAULT_RATE_LIMITS, RateLimit, RequestBudget
 from ._journal_api import IngestJournal, JournalEntry
+from ._options import IngestKwargs, IngestOptions
 from ._polling import PollPolicy
 from ._retry import RetryPolicy
 from ._transport import (
@@ -51,7 +51,7 @@ from .errors import (
     UnprocessableEntityError,
     ValidationError,
 )
-from .ingest import Ingestion, IngestOptions
+from .ingest import Ingestion
 from .models import (
     AsyncJobStatus,
     CollectionPartner,
@@ -68,14 +68,16 @@ from .models import (
     PartnerIngestEventType,
     RejectedRow,
 )
+from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
 
 try:
-    __version__ = version("debitura-async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _metadata_version("debitura-async")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_JOB_AGE",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_RATE_LIMITS",
     "APIStatusError",
@@ -96,6 +98,7 @@ __all__ = [
     "ErrorBody",
     "IdempotencyConflictError",
     "IngestJournal",
+    "IngestKwargs",
     "IngestOptions",
     "IngestProgress",
     "Ingestion",
@@ -105,8 +108,10 @@ __all__ = [
     "IngestionSummary",
     "InvalidRow",
     "JobAgeExceededError",
+    "JobHandle",
     "JobOutcome",
     "JobResult",
+    "JobTracker",
     "JobTrackingError",
     "JobWaitTimeout",
     "JournalEntry",

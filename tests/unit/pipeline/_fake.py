@@ -57,12 +57,11 @@ class MemoryDebitura:
         return Response(404, {}, b"{}")
 
     def client(self, **options: object) -> DebituraClient:
-        return DebituraClient(
-            "sk_test_memory-KEY",
-            base_url="https://debitura.invalid",
-            transport=MockTransport(self.handle),
-            retry=RetryPolicy(max_retries=2, initial_backoff=0.001, max_backoff=0.002),
-            budget=None,
-            polling=PollPolicy.fixed(0.002),
-            **options,  # type: ignore[arg-type]
-        )
+        settings: dict[str, object] = {
+            "base_url": "https://debitura.invalid",
+            "transport": MockTransport(self.handle),
+            "retry": RetryPolicy(max_retries=2, initial_backoff=0.001, max_backoff=0.002),
+            "budget": None,
+            "polling": PollPolicy.fixed(0.002),
+        }
+        return DebituraClient("sk_test_memory-KEY", **{**settings, **options})  # type: ignore[arg-type]

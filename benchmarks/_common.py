@@ -110,10 +110,12 @@ def retry_policy() -> RetryPolicy:
     return RetryPolicy(max_retries=5, initial_backoff=0.01, max_backoff=0.1)
 
 
-def bench_rows(case_ids: Sequence[uuid.UUID], count: int) -> Iterator[IngestionJobRow]:
+def bench_rows(
+    case_ids: Sequence[uuid.UUID], count: int, *, start: int = 0
+) -> Iterator[IngestionJobRow]:
     """``count`` realistic rows (about 160 bytes each on the wire), built lazily."""
     cases = len(case_ids)
-    for i in range(count):
+    for i in range(start, start + count):
         yield IngestionJobRow(
             case_ids[i % cases],
             f"Called the debtor about invoice {i}; payment of the balance promised by Friday.",

@@ -145,9 +145,15 @@ def _keyed(result: JobResult, key: Any) -> JobResult:
     return attrs.evolve(result, rejected_rows=(row,), row_keys=(key,))
 
 
-def _as_problem(position: int, text: str) -> RowProblem:
-    field, sep, message = text.partition(": ")
-    return RowProblem(position, field, message) if sep else RowProblem(position, "row", text)
+def _problems_of(item: InvalidRow, position: int) -> list[RowProblem]:
+    """An input adapter's reasons as structured problems at this row's position."""
+    out = [
+        attrs.evolve(p, index=position)
+        if isinstance(p, RowProblem)
+        else RowProblem(position, "row", p)
+        for p in item.problems
+    ]
+    return out or [RowProblem(position, "row", "could not be read")]
 
 
 class _ResultQueue:
@@ -422,23 +428,20 @@ class Ingestion:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _check(self, item: object, position: int) -> tuple[IngestionJobRow | None, list[str]]:
+    def _check(
+        self, item: object, position: int
+    ) -> tuple[IngestionJobRow | None, list[RowProblem]]:
         if isinstance(item, InvalidRow):
-            return None, list(item.problems) or ["row: could not be read"]
+            return None, _problems_of(item, position)
         if not isinstance(item, IngestionJobRow | Mapping):
-            return None, [
-                f"row: expected an IngestionJobRow or a mapping, got {type(item).__name__}"
-            ]
-        row, problems = item_problems(
-            item, position, now=self._validated_at, skew=self._client.clock_skew
-        )
-        return row, [f"{p.field}: {p.message}" for p in problems]
+            expected = f"expected an IngestionJobRow or a mapping, got {type(item).__name__}"
+            return None, [RowProblem(position, "row", expected)]
+        return item_problems(item, position, now=self._validated_at, skew=self._client.clock_skew)
 
     async def _precheck(self, rows: Sequence[Any]) -> bool:
         problems: list[RowProblem] = []
         for position, item in enumerate(rows):
-            _, found = self._check(item, position)
-            problems += [_as_problem(position, text) for text in found]
+            problems += self._check(item, position)[1]
             if position % 1024 == 1023:
                 await asyncio.sleep(0)
         if problems:
@@ -482,7 +485,7 @@ class Ingestion:
                 position += 1
                 self._ledger.row_read()
                 row: IngestionJobRow | None
-                problems: list[str]
+                problems: list[RowProblem]
                 if type(item) is IngestionJobRow and plainly_valid(item, latest):
                     row, problems = item, []  # the common case, checked in one call
                 else:
@@ -495,7 +498,9 @@ class Ingestion:
                         else:
                             batch = batcher.add(position, row)
                     except (orjson.JSONEncodeError, ValueError) as exc:
-                        problems = [f"row: cannot be encoded as JSON: {exc}"]
+                        problems = [
+                            RowProblem(position, "row", f"cannot be encoded as JSON: {exc}")
+                        ]
                 if row is None or problems:
                     if not await self._reject_row(item, row, position, problems):
                         return
@@ -509,11 +514,16 @@ class Ingestion:
                 await self._dispatch(tg, last)
 
     async def _reject_row(
-        self, item: object, row: IngestionJobRow | None, position: int, problems: list[str]
+        self,
+        item: object,
+        row: IngestionJobRow | None,
+        position: int,
+        problems: list[RowProblem],
     ) -> bool:
         """A row refused on the client; False when the run must stop (``on_invalid="raise"``)."""
-        error = ValidationError([_as_problem(position, p) for p in problems], what="row")
-        result = self._ledger.row_rejected(position, tuple(problems), error, _now())
+        error = ValidationError(problems, what="row")
+        texts = tuple(f"{p.field}: {p.message}" for p in problems)
+        result = self._ledger.row_rejected(position, texts, error, _now())
         if self.options.on_invalid == "raise":
             self._fail(ValidationError(error.problems, what="input"))
             return False

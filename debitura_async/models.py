@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from .errors import RowProblem
+
 __all__ = [
     "AsyncJobStatus",
     "CollectionPartner",
@@ -226,10 +228,12 @@ class InvalidRow:
     """An input item an input adapter could not even parse (bad CSV line, broken JSON).
 
     Pass it through :meth:`DebituraClient.ingest` in place of the row: the pipeline reports it as
-    REJECTED at its position with these reasons, and every other row goes on.
+    REJECTED at its position with these reasons, and every other row goes on. A reason is a
+    :class:`~debitura_async.RowProblem` (field and message kept apart; its index is replaced by
+    the row's position) or plain text (reported against the field ``row``).
     """
 
-    problems: tuple[str, ...]
+    problems: tuple[str | RowProblem, ...]
 
 
 @attrs.frozen(kw_only=True)

@@ -26,7 +26,7 @@ _FORBIDDEN_ON_STDERR = (
     "Traceback",
     "Exception ignored",
     "was never retrieved",
-    "Warning",
+    "Warning:",
     "Unclosed",
     "Task was destroyed",
 )

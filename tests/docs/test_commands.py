@@ -105,7 +105,7 @@ def test_console_commands_use_real_options(block: Block, helps: dict[str, str]) 
 def test_every_option_a_reference_names_exists(page: str, helps: dict[str, str]) -> None:
     text = (ROOT / page).read_text(encoding="utf-8")
     every_help = "\n".join(helps.values())
-    missing = set()
+    missing: set[str] = set()
     for match in _OPTION.finditer(text):
         names = [f"--{match[2]}", f"--no-{match[2]}"] if match[1] else [f"--{match[2]}"]
         missing.update(name for name in names if not _has(every_help, name))

@@ -34,14 +34,18 @@ _FORBIDDEN_ON_STDERR = (
 
 def _param(block: Block) -> object:
     if block.marker == "not-run":
-        return pytest.param(block, id=block.id, marks=pytest.mark.skip(reason=block.marker_arg))
+        return pytest.param(
+            block, id=block.id, marks=pytest.mark.skip(reason=block.marker_arg or "")
+        )
     if block.marker == "xfail":
         mark = pytest.mark.xfail(strict=True, reason=block.marker_arg or "")
         return pytest.param(block, id=block.id, marks=mark)
     return pytest.param(block, id=block.id)
 
 
-def run_example(block: Block, emulator: DocsEmulator, tmp: Path) -> subprocess.CompletedProcess[str]:
+def run_example(
+    block: Block, emulator: DocsEmulator, tmp: Path
+) -> subprocess.CompletedProcess[str]:
     script = tmp / "example.py"
     script.write_text(block.code, encoding="utf-8")
     emulator.reset()

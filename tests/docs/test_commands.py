@@ -112,6 +112,14 @@ def test_every_option_a_reference_names_exists(page: str, helps: dict[str, str])
     assert not missing, f"{page} names options no command has: {sorted(missing)}"
 
 
+def test_the_readme_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
+    (quick_start,) = [b for b in CONSOLE if b.path == "README.md"]
+    demo, suite = commands(quick_start)
+    assert demo.endswith("debitura-async demo")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert suite in ci, "the README's test command must be the one .ci/run runs, verbatim"
+
+
 RUN = [b for b in CONSOLE if b.marker == "run"]
 
 

@@ -41,6 +41,9 @@ class DocsEmulator:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["HOME"] = str(tmp)
         env["PYTHONWARNINGS"] = "error::ResourceWarning"
+        # An example that runs pytest itself loads the plugins it names (-p anyio) and no others:
+        # autoloading every installed plugin (schemathesis...) costs seconds per run.
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         env.pop("PYTHONPATH", None)
         return env
 

@@ -49,7 +49,7 @@ class DocsEmulator:
 
 
 @pytest.fixture(scope="session")
-def docs_emulator() -> Iterator[DocsEmulator]:
+def docs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEmulator]:
     command = [
         sys.executable,
         "-m",
@@ -62,13 +62,19 @@ def docs_emulator() -> Iterator[DocsEmulator]:
         "--zero-latency",
         "--exit-on-stdin-eof",
     ]
-    with subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    ) as child:
+    log = tmp_path_factory.mktemp("docs-emulator") / "stderr.log"
+    with (
+        log.open("wb") as stderr,
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
+        ) as child,
+    ):
         assert child.stdout is not None
         assert child.stdin is not None
         try:
-            ready = orjson.loads(child.stdout.readline())
+            line = child.stdout.readline()
+            assert line, f"the docs emulator did not start: {log.read_text(errors='replace')}"
+            ready = orjson.loads(line)
             partner = ready["partners"][0]
             yield DocsEmulator(ready["url"], partner["apiKey"], tuple(partner["caseIds"]))
         finally:

@@ -5,7 +5,7 @@
 * Every scenario records what it measured (runs, rows, outcomes, duplicates, lost rows, retries)
   through the ``measure`` fixture. At the end of the session the figures are written to
   ``tests/reliability/.last-run.json``; ``python -m tests.reliability.report_table`` turns that
-  file into the README's "Reliability" table, so no figure is ever typed by hand.
+  file into the tables of docs/reliability.md, so no figure is ever typed by hand.
 """
 
 from __future__ import annotations

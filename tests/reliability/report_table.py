@@ -1,4 +1,4 @@
-"""Print the README's "Reliability" table from ``tests/reliability/.last-run.json``.
+"""Print the tables of the reliability report (``docs/reliability.md``) from ``.last-run.json``.
 
     python -m pytest tests/reliability            # writes .last-run.json
     python -m tests.reliability.report_table      # prints the Markdown table

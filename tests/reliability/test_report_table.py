@@ -1,4 +1,4 @@
-"""The README table is rendered from measured figures only (``report_table.py``)."""
+"""The reliability report's tables (docs/reliability.md) come from measured figures only."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ never sees a 500 with a traceback for bad input. Unexpected exceptions are logge
 
 Request pipeline for the four Debitura operations::
 
-    fault plan (slow → drop_before / http_error / rate_limit) → XApiKey (401) → rate limit (429)
-    → Content-Type (415) → body size (413) → JSON (400) → core rule (400/404/422/2xx)
+    fault plan (slow → drop_before / http_error / rate_limit) → rate limit (429; unknown keys
+    share one fallback partition) → XApiKey (401) → Content-Type (415) → body size (413) → JSON (400) → core rule (400/404/422/2xx)
     → drop_after (connection closed, no response)
 """
 
@@ -302,7 +302,7 @@ def _drop(request: web.Request) -> NoReturn:
 
 
 async def _prelude(request: web.Request, endpoint: str) -> tuple[Partner, FaultDecision]:
-    """Faults, then auth, then rate limiting, for one of the four Debitura operations."""
+    """Faults, then rate limiting, then auth, for one of the four Debitura operations."""
     request[_ENDPOINT] = endpoint
     service = request.app[SERVICE_KEY]
     core = service.core
@@ -328,12 +328,12 @@ async def _prelude(request: web.Request, endpoint: str) -> tuple[Partner, FaultD
             raise _RateLimited(decision.retry_after)
     key = request.headers.get("XApiKey")
     partner = core.partner_for_key(key)
+    wait = core.admit(key or "", service.clock.now())  # unknown keys share one partition
+    if wait is not None:
+        raise _RateLimited(wait)
     if partner is None:
         message = "Invalid API key" if key else "Missing API key: send it in the XApiKey header"
         raise ApiError(ApiProblem.simple(401, "unauthorized", "Unauthorized", message))
-    wait = core.admit(partner.api_key, service.clock.now())
-    if wait is not None:
-        raise _RateLimited(wait)
     return partner, decision
 
 

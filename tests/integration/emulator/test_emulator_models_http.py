@@ -219,3 +219,20 @@ async def test_window_counts_in_stats_and_the_clock_hour_under_a_time_scale() ->
         hour = windows["partitions"][str(emu.partners[0].id)]["hour"]
         assert (hour["count"], hour["window_start"]) == (1, 60.0)
         assert emu.api_key not in json.dumps(windows)
+
+
+async def test_requests_without_a_valid_key_share_one_fallback_partition() -> None:
+    limits = RateLimits(per_minute=2, per_hour=None, per_day=None, clock_epoch=0.0)
+    async with (
+        Emulator(fast_config(time_scale=1.0, rate_limits=limits)) as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        me = emu.url + "/me"
+        answers = [
+            (await request(session, "GET", me, key=key))[0] for key in ("wrong", None, "other")
+        ]
+        assert answers == [401, 401, 429]  # two unknown keys and none: one partition
+        assert (await request(session, "GET", me, key=emu.api_key))[0] == 200
+        partitions = (await emu.stats())["rate_windows"]["partitions"]
+        assert partitions["fallback"]["minute"]["rejected"] == 1
+        assert partitions[str(emu.partners[0].id)]["minute"]["count"] == 1

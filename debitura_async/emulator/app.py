@@ -9,8 +9,8 @@ never sees a 500 with a traceback for bad input. Unexpected exceptions are logge
 Request pipeline for the four Debitura operations::
 
     fault plan (slow → drop_before / http_error / rate_limit) → rate limit (429; unknown keys
-    share one fallback partition) → XApiKey (401) → Content-Type (415) → body size (413) → JSON (400) → core rule (400/404/422/2xx)
-    → drop_after (connection closed, no response)
+    share one fallback partition) → XApiKey (401) → Content-Type (415) → body size (413)
+    → JSON (400) → core rule (400/404/422/2xx) → drop_after (connection closed, no response)
 """
 
 from __future__ import annotations

@@ -906,20 +906,12 @@ class EmulatorCore:
         job = self._jobs.get(job_id)
         if job is None:
             return None
-        times = (job.created_at, job.start, job.proc_start, job.end)
-        mono = tuple(to_monotonic(t) for t in times)
-        return ScheduledJob(
+        return ScheduledJob.of(
             job_id=job.id,
             partner_id=job.partner.id,
             rows_total=job.rows_total,
-            created_at=times[0],
-            started_at=times[1],
-            processing_at=times[2],
-            finished_at=times[3],
-            created_at_monotonic=mono[0],
-            started_at_monotonic=mono[1],
-            processing_at_monotonic=mono[2],
-            finished_at_monotonic=mono[3],
+            times=(job.created_at, job.start, job.proc_start, job.end),
+            to_monotonic=to_monotonic,
             multiplier=job.multiplier,
             slow_path=job.slow_path,
             fails=job.fail,

@@ -56,6 +56,14 @@ class HeavyTail(enum.StrEnum):
     PARETO = "pareto"
 
 
+def _tail(value: object) -> HeavyTail:
+    if isinstance(value, HeavyTail):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"tail must be one of {[t.value for t in HeavyTail]}, got {value!r}")
+    return HeavyTail(value.strip().lower())
+
+
 def _finite_at_least(low: float, *, strict: bool = False) -> Any:
     def check(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
         bad = value <= low if strict else value < low
@@ -123,7 +131,7 @@ class LatencyModel:
     base: float = attrs.field(default=1.0, validator=_finite_at_least(0.0))
     per_row: float = attrs.field(default=0.025, validator=_finite_at_least(0.0))
     jitter: float = attrs.field(default=2.0, validator=_finite_at_least(0.0))
-    tail: HeavyTail = attrs.field(default=HeavyTail.NONE, converter=HeavyTail)
+    tail: HeavyTail = attrs.field(default=HeavyTail.NONE, converter=_tail)
     tail_shape: float = attrs.field(default=1.0, validator=_tail_shape_ok)
     tail_cap: float | None = attrs.field(default=None, validator=_cap_ok)
     slow_share: float = attrs.field(default=0.0, validator=_share_ok)
@@ -235,7 +243,7 @@ class LatencyModel:
 
 def _field_value(name: str, raw: object) -> object:
     if name == "tail":
-        return HeavyTail(str(raw).strip().lower())
+        return _tail(raw)
     if raw is None and name in ("workers", "tail_cap"):
         return None
     if name == "workers":

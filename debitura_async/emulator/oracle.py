@@ -73,6 +73,41 @@ class ScheduledJob:
     fails: bool = False
     vanishes_at: float | None = None
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        job_id: uuid.UUID,
+        partner_id: uuid.UUID,
+        rows_total: int,
+        times: tuple[float, float, float, float],
+        to_monotonic: Callable[[float], float],
+        multiplier: float = 1.0,
+        slow_path: bool = False,
+        fails: bool = False,
+        vanishes_at: float | None = None,
+    ) -> ScheduledJob:
+        """From the model times ``(created, started, processing, finished)`` and the clock's
+        model-to-monotonic conversion."""
+        created, started, processing, finished = times
+        return cls(
+            job_id=job_id,
+            partner_id=partner_id,
+            rows_total=rows_total,
+            created_at=created,
+            started_at=started,
+            processing_at=processing,
+            finished_at=finished,
+            created_at_monotonic=to_monotonic(created),
+            started_at_monotonic=to_monotonic(started),
+            processing_at_monotonic=to_monotonic(processing),
+            finished_at_monotonic=to_monotonic(finished),
+            multiplier=multiplier,
+            slow_path=slow_path,
+            fails=fails,
+            vanishes_at=vanishes_at,
+        )
+
     @property
     def duration(self) -> float:
         """Model seconds from the start on a worker to the end."""

@@ -52,6 +52,23 @@ class DayWindow(enum.StrEnum):
     FIRST_REQUEST = "first-request"
 
 
+def _index(quotient: float) -> int:
+    """``floor(quotient)``, but a quotient a few ulps short of an integer counts as that integer:
+    a client that waits exactly the returned time lands in the next window despite rounding."""
+    index = math.floor(quotient)
+    if index + 1 - quotient <= 8 * math.ulp(quotient):
+        index += 1
+    return index
+
+
+def _day_window(value: object) -> DayWindow:
+    if isinstance(value, DayWindow):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"day_window must be one of {[d.value for d in DayWindow]}, got {value!r}")
+    return DayWindow(value.strip().lower())
+
+
 def _limit_ok(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and (type(value) is not int or value < 1):
         raise ValueError(f"{attribute.name} must be an integer >= 1 or None, got {value!r}")
@@ -102,7 +119,7 @@ class RateLimits:
     enabled: bool = True
     retry_after_header: bool = True
     retry_after_body: bool = True
-    day_window: DayWindow = attrs.field(default=DayWindow.UTC_MIDNIGHT, converter=DayWindow)
+    day_window: DayWindow = attrs.field(default=DayWindow.UTC_MIDNIGHT, converter=_day_window)
     clock_epoch: float | None = attrs.field(default=None, converter=_epoch, validator=_epoch_ok)
 
     @classmethod
@@ -137,7 +154,7 @@ class RateLimits:
             enabled=bool(data.get("enabled", True)),
             retry_after_header=bool(data.get("retryAfterHeader", True)),
             retry_after_body=bool(data.get("retryAfterBody", True)),
-            day_window=DayWindow(str(data.get("dayWindow", "utc-midnight")).strip().lower()),
+            day_window=data.get("dayWindow", DayWindow.UTC_MIDNIGHT),
             clock_epoch=data.get("clockEpoch"),
         )
 
@@ -156,7 +173,7 @@ class _Fixed:
 
     def wait(self, wall: float) -> float | None:
         anchor = wall if self.anchor is None else self.anchor
-        index = math.floor((wall - anchor) / self.seconds)
+        index = _index((wall - anchor) / self.seconds)
         if index != self.index:
             self.index, self.count = index, 0
         if self.count < self.limit:
@@ -180,7 +197,7 @@ class _Fixed:
                 "rejected": self.rejected,
                 "window_start": None,
             }
-        index = math.floor((wall - anchor) / self.seconds)
+        index = _index((wall - anchor) / self.seconds)
         return {
             "limit": self.limit,
             "count": self.count if index == self.index else 0,
@@ -200,7 +217,7 @@ class _Sliding:
     rejected: int = 0
 
     def _total(self, wall: float) -> tuple[int, int]:
-        current = math.floor(wall / SEGMENT_SECONDS)
+        current = _index(wall / SEGMENT_SECONDS)
         segments = self.segments
         while segments and segments[0][0] <= current - _SEGMENTS:
             segments.popleft()

@@ -306,3 +306,19 @@ def test_progress_grows_linearly_over_each_models_duration(name: str) -> None:
         before = core.job_status(partner, job_id, now=math.nextafter(end, 0.0))
         assert before is not None
         assert before.status is JobStatus.IN_PROGRESS
+
+
+def test_restart_frees_the_pool_and_reset_replays_the_same_schedule() -> None:
+    core = core_with(attrs.evolve(LatencyModel.preset("fifo-2"), slow_share=0.5, slow_factor=2.0))
+    for _ in range(3):
+        submit(core, 0.0)
+    queued = core.jobs(0.0)[2]
+    assert queued["startedAt"] > 0.0  # behind the two workers
+    core.restart(1.0)
+    submit(core, 1.0)
+    assert core.jobs(1.0)[0]["startedAt"] == 1.0  # the restarted server's workers are free
+    core.reset()
+    again = [submit(core, 0.0) for _ in range(3)]
+    assert [uuid.UUID(j["jobId"]) for j in core.jobs(0.0)] == again
+    assert core.jobs(0.0)[2]["startedAt"] == queued["startedAt"]
+    assert core.jobs(0.0)[2]["finishedAt"] == queued["finishedAt"]

@@ -77,7 +77,7 @@ def add_latency_arguments(group: argparse._ArgumentGroup) -> None:
         "--tail-shape",
         type=_finite,
         metavar="X",
-        help="lognormal sigma or pareto alpha (> 1) of --heavy-tail (default: 1.0)",
+        help="lognormal sigma or pareto alpha (> 1) of --heavy-tail (default: 1.0 / 2.5)",
     )
     group.add_argument(
         "--tail-cap", type=_cap, metavar="X", default=..., help="largest tail multiplier or 'off'"

@@ -12,8 +12,8 @@ A job of ``n`` rows submitted at model time ``t`` (jobs over all partners, in su
    ``job_failed`` fault will fail).
 3. **Multiplier** ``m = tail * slow * drift``, each 1 when switched off:
 
-   - ``tail``: a heavy-tailed factor with mean 1 (``lognormal``: sigma = ``tail_shape``;
-     ``pareto``: alpha = ``tail_shape`` > 1), clipped to ``tail_cap`` when set;
+   - ``tail``: a heavy-tailed factor with mean 1 (``lognormal``: sigma = ``tail_shape``, default
+     1.0; ``pareto``: alpha = ``tail_shape`` > 1, default 2.5), clipped to ``tail_cap`` if set;
    - ``slow``: ``slow_factor`` for a share ``slow_share`` of jobs (the slow path), else 1;
    - ``drift``: ``1 + (drift_factor - 1) * min(1, start / drift_over)``: the server slows down
      (or speeds up) linearly with the model time at which the job *starts*, counted from the
@@ -91,7 +91,11 @@ def _cap_ok(_inst: object, attribute: attrs.Attribute[Any], value: float | None)
         raise ValueError(f"{attribute.name} must be a finite number >= 1 or None, got {value!r}")
 
 
-def _tail_shape_ok(inst: LatencyModel, attribute: attrs.Attribute[Any], value: float) -> None:
+def _tail_shape_ok(
+    inst: LatencyModel, attribute: attrs.Attribute[Any], value: float | None
+) -> None:
+    if value is None:
+        return
     _finite_at_least(0.0, strict=True)(inst, attribute, value)
     if inst.tail is HeavyTail.PARETO and value <= 1.0:
         raise ValueError(
@@ -132,7 +136,7 @@ class LatencyModel:
     per_row: float = attrs.field(default=0.025, validator=_finite_at_least(0.0))
     jitter: float = attrs.field(default=2.0, validator=_finite_at_least(0.0))
     tail: HeavyTail = attrs.field(default=HeavyTail.NONE, converter=_tail)
-    tail_shape: float = attrs.field(default=1.0, validator=_tail_shape_ok)
+    tail_shape: float | None = attrs.field(default=None, validator=_tail_shape_ok)
     tail_cap: float | None = attrs.field(default=None, validator=_cap_ok)
     slow_share: float = attrs.field(default=0.0, validator=_share_ok)
     slow_factor: float = attrs.field(default=1.0, validator=_finite_at_least(0.0, strict=True))
@@ -158,6 +162,13 @@ class LatencyModel:
         """Duration before the multiplier: ``base (+ per_row * rows + jitter unless fail)``."""
         return self.base if fail else self.base + self.per_row * rows + jitter
 
+    @property
+    def shape(self) -> float:
+        """``tail_shape``, or its default: sigma 1.0 (lognormal), alpha 2.5 (pareto)."""
+        if self.tail_shape is not None:
+            return self.tail_shape
+        return 2.5 if self.tail is HeavyTail.PARETO else 1.0
+
     def drift(self, start: float) -> float:
         """The drift multiplier for a job starting at model time ``start`` (>= 0).
 
@@ -178,11 +189,11 @@ class LatencyModel:
         if self.tail is HeavyTail.NONE:
             return 1.0
         if self.tail is HeavyTail.LOGNORMAL:
-            sigma = self.tail_shape
+            sigma = self.shape
             z = _STANDARD_NORMAL.inv_cdf(min(max(u, 1e-12), 1.0 - 1e-12))
             value = math.exp(sigma * z - sigma * sigma / 2.0)
         else:
-            alpha = self.tail_shape
+            alpha = self.shape
             scale = (alpha - 1.0) / alpha  # x_m with mean 1
             value = scale / (1.0 - min(u, 1.0 - 1e-12)) ** (1.0 / alpha)
         return value if self.tail_cap is None else min(value, self.tail_cap)
@@ -194,7 +205,7 @@ class LatencyModel:
         extras = []
         if self.tail is not HeavyTail.NONE:
             cap = "" if self.tail_cap is None else f", cap {self.tail_cap:g}"
-            extras.append(f"{self.tail.value}({self.tail_shape:g}{cap})")
+            extras.append(f"{self.tail.value}({self.shape:g}{cap})")
         if self.slow_share > 0 and self.slow_factor != 1.0:
             extras.append(f"{self.slow_factor:g}x for {self.slow_share:.0%}")
         if self.drift_factor != 1.0:
@@ -244,7 +255,7 @@ class LatencyModel:
 def _field_value(name: str, raw: object) -> object:
     if name == "tail":
         return _tail(raw)
-    if raw is None and name in ("workers", "tail_cap"):
+    if raw is None and name in ("workers", "tail_cap", "tail_shape"):
         return None
     if name == "workers":
         if type(raw) is not int:

@@ -322,3 +322,12 @@ def test_restart_frees_the_pool_and_reset_replays_the_same_schedule() -> None:
     assert [uuid.UUID(j["jobId"]) for j in core.jobs(0.0)] == again
     assert core.jobs(0.0)[2]["startedAt"] == queued["startedAt"]
     assert core.jobs(0.0)[2]["finishedAt"] == queued["finishedAt"]
+
+
+def test_tail_shape_defaults_per_distribution() -> None:
+    assert LatencyModel(tail="pareto").shape == 2.5  # a valid alpha without --tail-shape
+    assert LatencyModel(tail="lognormal").shape == 1.0
+    assert LatencyModel(tail="pareto", tail_shape=4.0).shape == 4.0
+    assert LatencyModel.from_dict({"tail": "pareto", "tailShape": None}).shape == 2.5
+    pareto = LatencyModel(tail="pareto")
+    assert pareto.tail_multiplier(0.0) == pytest.approx(0.6)  # x_m = (2.5 - 1) / 2.5

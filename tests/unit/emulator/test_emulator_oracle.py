@@ -208,6 +208,7 @@ def test_bad_flags_are_argparse_errors(
         (["--zero-latency", "--latency-preset=guide"], "exclude each other"),
         (["--slow-share=1.5"], "slow_share must be within [0, 1]"),
         (["--heavy-tail=pareto", "--tail-shape=0.5"], "alpha"),
+        (["--tail-shape=-1"], "tail_shape must be a finite number > 0"),
         (["--drift-over=0"], "drift_over must be a finite number > 0"),
     ],
 )

@@ -274,7 +274,7 @@ LATENCY_PRESETS: Final[Mapping[str, LatencyModel]] = {
     "fifo-2": LatencyModel(workers=2),
     "heavy-tail": LatencyModel(tail=HeavyTail.LOGNORMAL, tail_shape=1.0, tail_cap=20.0),
     "slow-path-20": LatencyModel(slow_share=0.2, slow_factor=4.0),
-    "drift-3x": LatencyModel(drift_factor=3.0, drift_over=300.0),
+    "drift-3x": LatencyModel(drift_factor=3.0, drift_over=120.0),
     "fast-5x": LatencyModel(base=0.2, per_row=0.005, jitter=0.4),
     "zero": LatencyModel.zero(),
 }

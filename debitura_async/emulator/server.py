@@ -81,7 +81,8 @@ class Emulator:
     """The emulator on a loopback port of the current event loop.
 
     ``async with Emulator(EmulatorConfig(...)) as emu:`` binds ``host``/``port`` (0 = a free
-    port); ``emu.url`` has no trailing slash.
+    port); ``emu.url`` has no trailing slash. ``on_job_scheduled(ScheduledJob)`` is called for
+    every new job before its 202 is sent: the oracle hook of :mod:`.oracle`.
     """
 
     def __init__(

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from debitura_async.emulator import (
     DayWindow,
@@ -215,3 +217,44 @@ def test_bad_flags_are_argparse_errors(
 def test_bad_flag_combinations_are_value_errors(argv: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         build_config(parse(*argv))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    workers=st.one_of(st.none(), st.integers(1, 4)),
+    tail=st.sampled_from(list(HeavyTail)),
+    slow_share=st.floats(0.0, 1.0),
+    drift=st.floats(0.2, 5.0),
+    gaps=st.lists(st.floats(0.0, 30.0), min_size=1, max_size=12),
+    rows=st.integers(1, 1000),
+)
+def test_any_model_the_oracle_is_exact(
+    *,
+    workers: int | None,
+    tail: HeavyTail,
+    slow_share: float,
+    drift: float,
+    gaps: list[float],
+    rows: int,
+) -> None:
+    model = LatencyModel(
+        workers=workers, tail=tail, slow_share=slow_share, slow_factor=3.0, drift_factor=drift,
+        drift_over=60.0, tail_cap=50.0,
+    )  # fmt: skip
+    core = make_core(model)
+    partner = core.world.partners[0]
+    now = 0.0
+    schedules = []
+    for gap in gaps:
+        now += gap
+        job = core.scheduled_job(submit(core, now, rows=rows).job_id, to_monotonic=identity)
+        assert job is not None
+        schedules.append(job)
+    for s in schedules:
+        before = core.job_status(partner, s.job_id, now=math.nextafter(s.finished_at, 0.0))
+        at = core.job_status(partner, s.job_id, now=s.finished_at)
+        assert before is not None
+        assert at is not None
+        assert before.status not in TERMINAL
+        assert at.status in TERMINAL
+        assert at.rows_succeeded + at.rows_failed == rows

@@ -9,17 +9,24 @@ is an independent second reading of Debitura's contract.
 
 from __future__ import annotations
 
-from .config import EmulatorConfig, Fault, FaultKind, LatencyModel, Partner, RateLimits, World
+from .config import EmulatorConfig, Fault, FaultKind, Partner, World
+from .latency import LATENCY_PRESETS, HeavyTail, LatencyModel
+from .oracle import ScheduledJob
+from .ratelimit import DayWindow, RateLimits
 from .server import Emulator, EmulatorProcess
 
 __all__ = [
+    "LATENCY_PRESETS",
+    "DayWindow",
     "Emulator",
     "EmulatorConfig",
     "EmulatorProcess",
     "Fault",
     "FaultKind",
+    "HeavyTail",
     "LatencyModel",
     "Partner",
     "RateLimits",
+    "ScheduledJob",
     "World",
 ]

@@ -8,9 +8,9 @@ never sees a 500 with a traceback for bad input. Unexpected exceptions are logge
 
 Request pipeline for the four Debitura operations::
 
-    fault plan (slow → drop_before / http_error / rate_limit) → XApiKey (401) → rate limit (429)
-    → Content-Type (415) → body size (413) → JSON (400) → core rule (400/404/422/2xx)
-    → drop_after (connection closed, no response)
+    fault plan (slow → drop_before / http_error / rate_limit) → rate limit (429; unknown keys
+    share one fallback partition) → XApiKey (401) → Content-Type (415) → body size (413)
+    → JSON (400) → core rule (400/404/422/2xx) → drop_after (connection closed, no response)
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
+import attrs
 import orjson
 from aiohttp import web
 
 from .config import EmulatorConfig, Fault, FaultKind, Partner, World
 from .core import Accepted, ApiProblem, EmulatorCore, JobFaults
 from .faults import FaultDecision, FaultPlan
+from .oracle import JobScheduledCallback, ScheduledJob
 
 __all__ = [
     "SERVICE_KEY",
@@ -113,10 +115,16 @@ class EmulatorService:
         world: World | None = None,
         clock: ModelClock | None = None,
         utcnow: Callable[[], datetime] = _utcnow,
+        on_job_scheduled: JobScheduledCallback | None = None,
     ) -> None:
+        self.clock = clock if clock is not None else ModelClock(config.time_scale)
+        if config.rate_limits.clock_epoch is None:  # the model wall clock starts at real UTC now
+            epoch = utcnow().timestamp() - self.clock.now() / config.time_scale
+            limits = attrs.evolve(config.rate_limits, clock_epoch=epoch)
+            config = attrs.evolve(config, rate_limits=limits)
         self.config = config
         self.core = EmulatorCore(config, world)
-        self.clock = clock if clock is not None else ModelClock(config.time_scale)
+        self.on_job_scheduled = on_job_scheduled
         self.faults = FaultPlan(config.faults, seed=config.seed)
         self.utcnow = utcnow
 
@@ -138,9 +146,28 @@ class EmulatorService:
         was created, started and finished (``createdAtMonotonic`` ...), for benchmarks."""
         jobs = self.core.jobs(self.clock.now())
         for job in jobs:
-            for key in ("createdAt", "startedAt", "finishedAt"):
+            for key in ("createdAt", "startedAt", "processingAt", "finishedAt"):
                 job[f"{key}Monotonic"] = self.clock.to_monotonic(job[key])
         return jobs
+
+    def job_schedule(self, job_id: uuid.UUID | str) -> ScheduledJob | None:
+        """When a job starts and finishes, known from its submission on (see :mod:`.oracle`)."""
+        try:
+            key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+        except ValueError:
+            return None
+        return self.core.scheduled_job(key, to_monotonic=self.clock.to_monotonic)
+
+    def job_scheduled(self, job_id: uuid.UUID) -> None:
+        """Tell ``on_job_scheduled`` about a new job (its exceptions are logged, not raised)."""
+        callback = self.on_job_scheduled
+        job = None if callback is None else self.job_schedule(job_id)
+        if callback is None or job is None:
+            return
+        try:
+            callback(job)
+        except Exception:
+            LOGGER.exception("on_job_scheduled callback failed")
 
     def add_fault(self, fault: Fault) -> None:
         self.faults.add(fault)
@@ -196,7 +223,7 @@ def _rate_limited_response(service: EmulatorService, retry_after_model: float) -
     body: dict[str, Any] = {"error": "rate_limit_exceeded", "message": "Rate limit exceeded."}
     if limits.retry_after_body:  # off: the body gives no hint of the wait (header only, or none)
         body["message"] = f"Rate limit exceeded. Retry after {real:.3f} seconds."
-        body["retryAfter"] = round(real, 3)
+        body["retryAfter"] = math.ceil(real * 1000.0 - 1e-6) / 1000.0  # never early
     headers = {}
     if limits.retry_after_header:
         headers["Retry-After"] = _retry_after_header(real)
@@ -275,7 +302,7 @@ def _drop(request: web.Request) -> NoReturn:
 
 
 async def _prelude(request: web.Request, endpoint: str) -> tuple[Partner, FaultDecision]:
-    """Faults, then auth, then rate limiting, for one of the four Debitura operations."""
+    """Faults, then rate limiting, then auth, for one of the four Debitura operations."""
     request[_ENDPOINT] = endpoint
     service = request.app[SERVICE_KEY]
     core = service.core
@@ -301,12 +328,12 @@ async def _prelude(request: web.Request, endpoint: str) -> tuple[Partner, FaultD
             raise _RateLimited(decision.retry_after)
     key = request.headers.get("XApiKey")
     partner = core.partner_for_key(key)
+    wait = core.admit(key or "", service.clock.now())  # unknown keys share one partition
+    if wait is not None:
+        raise _RateLimited(wait)
     if partner is None:
         message = "Invalid API key" if key else "Missing API key: send it in the XApiKey header"
         raise ApiError(ApiProblem.simple(401, "unauthorized", "Unauthorized", message))
-    wait = core.admit(partner.api_key, service.clock.now())
-    if wait is not None:
-        raise _RateLimited(wait)
     return partner, decision
 
 
@@ -401,6 +428,8 @@ async def _post_ingestion_job(request: web.Request) -> web.Response:
         job_faults=job_faults,
     )
     if isinstance(result, Accepted):
+        if not result.replayed:
+            service.job_scheduled(result.job_id)
         response = _json(result.body(), 202)
     else:
         response = _problem_response(result)
@@ -468,6 +497,13 @@ async def _emu_jobs(request: web.Request) -> web.Response:
     return _json(request.app[SERVICE_KEY].jobs())
 
 
+async def _emu_job(request: web.Request) -> web.Response:
+    job = request.app[SERVICE_KEY].job_schedule(request.match_info["jobId"])
+    if job is None:
+        raise ApiError(ApiProblem.not_found("No such job in this emulator run"))
+    return _json(job.to_dict())
+
+
 async def _emu_get_faults(request: web.Request) -> web.Response:
     return _json(request.app[SERVICE_KEY].faults.describe())
 
@@ -519,6 +555,7 @@ def build_app(service: EmulatorService) -> web.Application:
     app.router.add_get("/_emulator/notes", _emu_notes, allow_head=False)
     app.router.add_get("/_emulator/stats", _emu_stats, allow_head=False)
     app.router.add_get("/_emulator/jobs", _emu_jobs, allow_head=False)
+    app.router.add_get("/_emulator/jobs/{jobId}", _emu_job, allow_head=False)
     app.router.add_get("/_emulator/faults", _emu_get_faults, allow_head=False)
     app.router.add_post("/_emulator/faults", _emu_add_fault)
     app.router.add_delete("/_emulator/faults", _emu_clear_faults)

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 import attrs
 import orjson
 
-from .config import EmulatorConfig, Fault, LatencyModel, World
+from . import _model_args
+from .config import EmulatorConfig, Fault, World
 from .server import Emulator, check_host
 
 __all__ = ["add_arguments", "build_config", "main", "run", "serve"]
@@ -144,6 +145,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="jobs are terminal as soon as they are created (LatencyModel.zero())",
     )
+    _model_args.add_latency_arguments(model)
     model.add_argument(
         "--idempotency-window",
         type=float,
@@ -163,7 +165,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep note contents; --no-store-notes keeps counters only (default: store)",
     )
 
-    limits = parser.add_argument_group("rate limits (per API key, sliding windows)")
+    limits = parser.add_argument_group(
+        "rate limits (per API key: minute sliding in 10 s segments, clock hour, day)"
+    )
+    _model_args.add_window_arguments(limits)
     limits.add_argument(
         "--rate-per-minute",
         type=_limit,
@@ -244,10 +249,8 @@ def _read_config_source(source: str) -> EmulatorConfig:
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
     """The EmulatorConfig described by parsed arguments (``--config`` base + explicit flags)."""
     base = _read_config_source(args.config) if args.config else EmulatorConfig()
-    latency = base.latency
-    if args.zero_latency:
-        latency = LatencyModel.zero()
-    lat_changes: dict[str, Any] = {}
+    latency = _model_args.base_latency(args, base.latency)
+    lat_changes: dict[str, Any] = _model_args.latency_changes(args)
     if args.workers is not ...:
         lat_changes["workers"] = args.workers
     for name, dest in (("base", "base_latency"), ("per_row", "per_row_latency")):
@@ -258,7 +261,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
     latency = attrs.evolve(latency, **lat_changes)
 
     rate_limits = base.rate_limits
-    rl_changes: dict[str, Any] = {}
+    rl_changes: dict[str, Any] = _model_args.window_changes(args)
     for name, dest in (
         ("per_minute", "rate_per_minute"),
         ("per_hour", "rate_per_hour"),
@@ -291,14 +294,11 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
 
 
 def _banner(emu: Emulator, config: EmulatorConfig, show_cases: int, out: TextIO) -> None:
-    latency = config.latency
     limits = config.rate_limits
     windows = ", ".join(f"{n}/{int(s)}s" for n, s in limits.windows()) or "off"
     print(f"Debitura emulator listening on {emu.url}", file=out)
     print(
-        f"  time scale x{config.time_scale:g}; workers {latency.workers or 'unbounded'};"
-        f" job = {latency.base:g}s + {latency.per_row:g}s/row + U(0, {latency.jitter:g})s"
-        f" (model); rate limits: {windows}",
+        f"  time scale x{config.time_scale:g}; {config.latency.describe()}; rate limits: {windows}",
         file=out,
     )
     for partner in emu.partners:

@@ -22,6 +22,9 @@ from typing import Any, Final
 import attrs
 import orjson
 
+from .latency import LatencyModel
+from .ratelimit import RateLimits
+
 __all__ = [
     "ENDPOINTS",
     "EmulatorConfig",
@@ -51,101 +54,6 @@ def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: float |
 def _positive_or_none(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and value < 1:
         raise ValueError(f"{attribute.name} must be >= 1 or None, got {value!r}")
-
-
-@attrs.frozen(kw_only=True)
-class LatencyModel:
-    """How long an ingestion job takes, in model seconds.
-
-    A bounded pool of ``workers`` takes jobs FIFO (over all partners); a job starts at
-    ``max(submitted_at, first free worker)`` and lasts
-    ``base + per_row * rows + uniform(0, jitter)``.
-    Rows are processed at an even pace during ``[start + base, end]``.
-    ``workers=None`` means unbounded (every job starts at once).
-
-    >>> LatencyModel().workers, LatencyModel().base, LatencyModel().per_row, LatencyModel().jitter
-    (8, 1.0, 0.025, 2.0)
-    """
-
-    workers: int | None = attrs.field(default=8, validator=_positive_or_none)
-    base: float = attrs.field(default=1.0, validator=_non_negative)
-    per_row: float = attrs.field(default=0.025, validator=_non_negative)
-    jitter: float = attrs.field(default=2.0, validator=_non_negative)
-
-    @classmethod
-    def zero(cls) -> LatencyModel:
-        """Jobs become terminal the moment they are created (throughput benchmarks)."""
-        return cls(workers=None, base=0.0, per_row=0.0, jitter=0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "workers": self.workers,
-            "base": self.base,
-            "perRow": self.per_row,
-            "jitter": self.jitter,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LatencyModel:
-        return cls(
-            workers=data.get("workers", 8),
-            base=float(data.get("base", 1.0)),
-            per_row=float(data.get("perRow", 0.025)),
-            jitter=float(data.get("jitter", 2.0)),
-        )
-
-
-@attrs.frozen(kw_only=True)
-class RateLimits:
-    """Per-API-key sliding-window limits over admitted requests.
-
-    A window set to ``None`` is not enforced; ``enabled=False`` switches all of them off.
-    ``retry_after_header`` adds a ``Retry-After`` header to 429s and ``retry_after_body`` the
-    body's ``retryAfter`` field (Debitura's docs disagree about the header; with both off a 429
-    says nothing about how long to wait, and a client must fall back on its own backoff).
-
-    >>> RateLimits().retry_after_header, RateLimits().retry_after_body
-    (True, True)
-    """
-
-    per_minute: int | None = attrs.field(default=2000, validator=_positive_or_none)
-    per_hour: int | None = attrs.field(default=20_000, validator=_positive_or_none)
-    per_day: int | None = attrs.field(default=100_000, validator=_positive_or_none)
-    enabled: bool = True
-    retry_after_header: bool = True
-    retry_after_body: bool = True
-
-    @classmethod
-    def off(cls) -> RateLimits:
-        return cls(enabled=False)
-
-    def windows(self) -> tuple[tuple[int, float], ...]:
-        """The enforced ``(limit, window_seconds)`` pairs (empty when disabled)."""
-        if not self.enabled:
-            return ()
-        pairs = ((self.per_minute, 60.0), (self.per_hour, 3600.0), (self.per_day, 86_400.0))
-        return tuple((limit, seconds) for limit, seconds in pairs if limit is not None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "perMinute": self.per_minute,
-            "perHour": self.per_hour,
-            "perDay": self.per_day,
-            "enabled": self.enabled,
-            "retryAfterHeader": self.retry_after_header,
-            "retryAfterBody": self.retry_after_body,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RateLimits:
-        return cls(
-            per_minute=data.get("perMinute", 2000),
-            per_hour=data.get("perHour", 20_000),
-            per_day=data.get("perDay", 100_000),
-            enabled=bool(data.get("enabled", True)),
-            retry_after_header=bool(data.get("retryAfterHeader", True)),
-            retry_after_body=bool(data.get("retryAfterBody", True)),
-        )
 
 
 class FaultKind(enum.StrEnum):

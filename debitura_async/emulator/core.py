@@ -6,9 +6,10 @@ seconds, monotonic) and, where wall-clock UTC matters (eventDate rules), ``utcno
 comes from :class:`random.Random` instances seeded from the config, so a run is reproducible.
 
 Job state is computed lazily from ``now``: a job is scheduled once, at submission, on a bounded
-worker pool (FIFO), and its status, ``rowsSucceeded`` and ``rowsFailed`` are pure functions of
-``now``. Notes of processed rows are materialised by :meth:`EmulatorCore.advance`, which pops
-finished jobs off a heap ordered by end time, so a request never costs O(all jobs).
+worker pool (FIFO; :mod:`.latency`), and its status, ``rowsSucceeded`` and ``rowsFailed`` are pure
+functions of ``now``. Rate windows live in :mod:`.ratelimit`. Notes of processed rows are
+materialised by :meth:`EmulatorCore.advance`, which pops finished jobs off a heap ordered by end
+time, so a request never costs O(all jobs).
 
 >>> from datetime import UTC, datetime
 >>> from debitura_async.emulator.config import EmulatorConfig, LatencyModel
@@ -38,7 +39,10 @@ from typing import Any, Final
 import attrs
 import orjson
 
-from .config import EmulatorConfig, FaultKind, Partner, RateLimits, World
+from .config import EmulatorConfig, FaultKind, Partner, World
+from .latency import JobScheduler
+from .oracle import ScheduledJob
+from .ratelimit import RateLimiter
 
 __all__ = [
     "MAX_DESCRIPTION_LENGTH",
@@ -234,6 +238,8 @@ class _Job:
     rows: list[dict[str, Any]] | None
     case_keys: list[str] | None
     event_dates: list[datetime | None] | None
+    multiplier: float = 1.0
+    slow_path: bool = False
     materialized: int = 0
     finished: bool = False
     note_number: int = -1
@@ -291,44 +297,6 @@ class _IdempotencyEntry:
     expires_at: float
 
 
-class RateLimiter:
-    """Sliding windows per API key over admitted requests (one deque of timestamps per window).
-
-    >>> limiter = RateLimiter(RateLimits(per_minute=2, per_hour=None, per_day=None))
-    >>> limiter.admit("k", 0.0), limiter.admit("k", 1.0), limiter.admit("k", 2.0)
-    (None, None, 58.0)
-    """
-
-    def __init__(self, limits: RateLimits) -> None:
-        self._windows = limits.windows()
-        self._by_key: dict[str, tuple[deque[float], ...]] = {}
-
-    def admit(self, key: str, now: float) -> float | None:
-        """Admit and record a request (``None``), or return the model seconds to wait."""
-        windows = self._windows
-        if not windows:
-            return None
-        queues = self._by_key.get(key)
-        if queues is None:
-            queues = tuple(deque() for _ in windows)
-            self._by_key[key] = queues
-        wait = -1.0
-        for (limit, seconds), queue in zip(windows, queues, strict=True):
-            cutoff = now - seconds
-            while queue and queue[0] <= cutoff:
-                queue.popleft()
-            if len(queue) >= limit:
-                wait = max(wait, queue[len(queue) - limit] + seconds - now)
-        if wait >= 0.0:
-            return wait
-        for queue in queues:
-            queue.append(now)
-        return None
-
-    def clear(self) -> None:
-        self._by_key.clear()
-
-
 @attrs.define(kw_only=True)
 class _Stats:
     requests: dict[str, dict[str, int]] = attrs.field(factory=dict)
@@ -362,6 +330,8 @@ class EmulatorCore:
         seed = self.config.seed
         self._job_rng = random.Random(f"debitura-emulator-jobs-{seed}")  # noqa: S311 - reproducible ids
         self._note_rng = random.Random(f"debitura-emulator-notes-{seed}")  # noqa: S311 - reproducible ids
+        latency_rng = random.Random(f"debitura-emulator-latency-{seed}")  # noqa: S311 - a model
+        self._scheduler = JobScheduler(self.config.latency, latency_rng)
         self._stats = _Stats()
         self._notes: list[_NoteEntry] = []
         self._note_jobs: list[_Job] = []
@@ -375,7 +345,7 @@ class EmulatorCore:
         self._jobs: dict[uuid.UUID, _Job] = {}
         self._pending: list[tuple[float, int, _Job]] = []
         self._seq = 0
-        self._workers: list[float] = []
+        self._scheduler.reset_pool()
         self._idempotency: dict[tuple[uuid.UUID, str], _IdempotencyEntry] = {}
         self._idempotency_expiry: deque[tuple[float, tuple[uuid.UUID, str]]] = deque()
         self._limiter = RateLimiter(self.config.rate_limits)
@@ -404,8 +374,11 @@ class EmulatorCore:
         return self._keys.get(api_key)
 
     def admit(self, api_key: str, now: float) -> float | None:
-        """Rate-limit a request; ``None`` if admitted, else the model seconds to wait."""
-        wait = self._limiter.admit(api_key, now)
+        """Rate-limit a request; ``None`` if admitted, else the model seconds to wait.
+
+        Counted per partner (the windows are labelled by partner id, never by the key)."""
+        partner = self._keys.get(api_key)
+        wait = self._limiter.admit("fallback" if partner is None else str(partner.id), now)
         if wait is not None:
             self._stats.rate_limited += 1
         return wait
@@ -597,23 +570,11 @@ class EmulatorCore:
         case_keys: list[str] | None,
         event_dates: list[datetime | None] | None,
     ) -> _Job:
-        latency = self.config.latency
-        rng = self._job_rng
-        job_id = uuid.UUID(int=rng.getrandbits(128), version=4)
-        jitter = rng.uniform(0.0, latency.jitter) if latency.jitter > 0 else 0.0
+        job_id = uuid.UUID(int=self._job_rng.getrandbits(128), version=4)
         count = len(rows)
-        duration = latency.base
-        if not faults.fail:
-            duration += latency.per_row * count + jitter
-        workers = self._workers
-        if latency.workers is None:
-            start = now
-        elif len(workers) < latency.workers:
-            start = now
-            heapq.heappush(workers, now + duration)
-        else:
-            start = max(now, workers[0])
-            heapq.heapreplace(workers, start + duration)
+        slot = self._scheduler.schedule(
+            now=now, rows=count, jitter_rng=self._job_rng, fail=faults.fail
+        )
         store = self.config.store_notes and not faults.fail
         job = _Job(
             id=job_id,
@@ -621,9 +582,11 @@ class EmulatorCore:
             rows_total=count,
             created_at=now,
             submit_utc=utcnow,
-            start=start,
-            proc_start=start + latency.base,
-            end=start + duration,
+            start=slot.start,
+            proc_start=slot.processing,
+            end=slot.end,
+            multiplier=slot.multiplier,
+            slow_path=slot.slow_path,
             failed_rows=failed,
             fail=faults.fail,
             vanish_at=None if faults.vanish_after is None else now + faults.vanish_after,
@@ -907,6 +870,7 @@ class EmulatorCore:
             "rate_limited": s.rate_limited,
             "faults": dict(s.faults),
             "notes": s.notes,
+            "rate_windows": self._limiter.snapshot(now),
         }
 
     def jobs(self, now: float) -> list[dict[str, Any]]:
@@ -926,11 +890,33 @@ class EmulatorCore:
                     "idempotencyKey": job.idempotency_key,
                     "createdAt": job.created_at,
                     "startedAt": job.start,
+                    "processingAt": job.proc_start,
                     "finishedAt": job.end,
+                    "multiplier": job.multiplier,
+                    "slowPath": job.slow_path,
                     "vanished": job.vanish_at is not None and now >= job.vanish_at,
                 }
             )
         return result
+
+    def scheduled_job(
+        self, job_id: uuid.UUID, *, to_monotonic: Callable[[float], float]
+    ) -> ScheduledJob | None:
+        """The oracle's view of a job (see :mod:`.oracle`); ``None`` if unknown."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        return ScheduledJob.of(
+            job_id=job.id,
+            partner_id=job.partner.id,
+            rows_total=job.rows_total,
+            times=(job.created_at, job.start, job.proc_start, job.end),
+            to_monotonic=to_monotonic,
+            multiplier=job.multiplier,
+            slow_path=job.slow_path,
+            fails=job.fail,
+            vanishes_at=job.vanish_at,
+        )
 
     def record_request(self, endpoint: str, status: int | str) -> None:
         counts = self._stats.requests.setdefault(endpoint, {})

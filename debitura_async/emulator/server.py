@@ -2,7 +2,8 @@
 
 Both are async context managers with the same attributes (``url``, ``api_key``, ``partners``,
 ``case_ids``, ``other_partner_case_ids``) and the same async introspection methods (``notes``,
-``note_count``, ``stats``, ``jobs``, ``add_fault``, ``clear_faults``, ``restart``, ``reset``).
+``note_count``, ``stats``, ``jobs``, ``job_schedule``, ``add_fault``, ``clear_faults``,
+``restart``, ``reset``).
 ``Emulator`` also exposes the pure state object as ``core``.
 
 >>> import asyncio
@@ -31,6 +32,7 @@ from aiohttp import web
 from .app import EmulatorService, build_app
 from .config import EmulatorConfig, Fault, Partner
 from .core import EmulatorCore
+from .oracle import JobScheduledCallback, ScheduledJob
 
 __all__ = ["Emulator", "EmulatorProcess", "format_url", "is_loopback_host"]
 
@@ -79,7 +81,8 @@ class Emulator:
     """The emulator on a loopback port of the current event loop.
 
     ``async with Emulator(EmulatorConfig(...)) as emu:`` binds ``host``/``port`` (0 = a free
-    port); ``emu.url`` has no trailing slash.
+    port); ``emu.url`` has no trailing slash. ``on_job_scheduled(ScheduledJob)`` is called for
+    every new job before its 202 is sent: the oracle hook of :mod:`.oracle`.
     """
 
     def __init__(
@@ -90,13 +93,14 @@ class Emulator:
         port: int = 0,
         allow_non_loopback: bool = False,
         access_log: bool = False,
+        on_job_scheduled: JobScheduledCallback | None = None,
     ) -> None:
         check_host(host, allow_non_loopback=allow_non_loopback)
         self.config = config if config is not None else EmulatorConfig()
         self.host = host
         self._port = port
         self._access_log = access_log
-        self.service = EmulatorService(self.config)
+        self.service = EmulatorService(self.config, on_job_scheduled=on_job_scheduled)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -177,6 +181,10 @@ class Emulator:
 
     async def jobs(self) -> list[dict[str, Any]]:
         return self.service.jobs()
+
+    async def job_schedule(self, job_id: uuid.UUID | str) -> ScheduledJob | None:
+        """When the job starts and finishes (see :mod:`.oracle`); ``None`` if unknown."""
+        return self.service.job_schedule(job_id)
 
     async def add_fault(self, fault: Fault) -> None:
         self.service.add_fault(fault)
@@ -372,6 +380,19 @@ class EmulatorProcess:
     async def jobs(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "/_emulator/jobs")
         return result
+
+    async def job_schedule(self, job_id: uuid.UUID | str) -> ScheduledJob | None:
+        """``GET /_emulator/jobs/{jobId}``: the job's schedule, ``None`` if unknown (404)."""
+        if self._session is None:
+            raise RuntimeError("emulator process not started")
+        url = f"{self.url}/_emulator/jobs/{job_id}"
+        async with self._session.get(url) as response:
+            body = await response.read()
+            if response.status == 404:
+                return None
+            if response.status >= 400:
+                raise RuntimeError(f"emulator introspection GET {url} failed: {response.status}")
+            return ScheduledJob.from_dict(orjson.loads(body))
 
     async def add_fault(self, fault: Fault) -> None:
         await self._call("POST", "/_emulator/faults", json=fault.to_dict())

@@ -17,9 +17,9 @@ from debitura_async.emulator.core import (
     JobFaults,
     JobStatus,
     JobView,
-    RateLimiter,
     parse_datetime,
 )
+from debitura_async.emulator.ratelimit import RateLimiter, _Sliding
 
 UTCNOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # 1 worker, 1 s base, 0.1 s per row, no jitter: easy arithmetic.
@@ -543,14 +543,16 @@ def test_rate_limiter_is_per_key_and_rejections_do_not_consume() -> None:
 def test_rate_limiter_off_admits_everything_and_keeps_no_state() -> None:
     limiter = RateLimiter(RateLimits.off())
     assert all(limiter.admit("k", 0.0) is None for _ in range(10_000))
-    assert limiter._by_key == {}
+    assert limiter.snapshot(0.0)["partitions"] == {}
 
 
 def test_rate_limiter_memory_is_bounded_by_the_windows() -> None:
     limiter = RateLimiter(RateLimits(per_minute=100, per_hour=None, per_day=None))
     for i in range(10_000):
         limiter.admit("k", i * 0.7)
-    assert len(limiter._by_key["k"][0]) <= 100
+    minute = limiter._partitions["k"]["minute"]
+    assert isinstance(minute, _Sliding)
+    assert len(minute.segments) <= 6  # one counter per 10-second segment, whatever the traffic
 
 
 def test_core_counts_rate_limited_requests() -> None:

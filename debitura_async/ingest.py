@@ -72,6 +72,7 @@ from .models import (
     JobOutcome,
     JobResult,
     RejectedRow,
+    UnresolvedCaseRow,
 )
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ __all__ = [
     "RowInput",
 ]
 
-RowInput = IngestionJobRow | Mapping[str, Any] | InvalidRow
+RowInput = IngestionJobRow | Mapping[str, Any] | InvalidRow | UnresolvedCaseRow
 OnInvalid = Literal["skip", "raise"]
 
 _ROW_INDEX_RE = re.compile(r"rows\[(\d+)\]", re.IGNORECASE)
@@ -510,6 +511,8 @@ class Ingestion:
     def _check(self, item: object, position: int) -> tuple[IngestionJobRow | None, list[str]]:
         if isinstance(item, InvalidRow):
             return None, list(item.problems) or ["row: could not be read"]
+        if isinstance(item, UnresolvedCaseRow):
+            return None, [f"caseReference: {item.reference!r} was not resolved to a case id"]
         if not isinstance(item, IngestionJobRow | Mapping):
             return None, [
                 f"row: expected an IngestionJobRow or a mapping, got {type(item).__name__}"

@@ -141,7 +141,9 @@ class LineSource:
             if not head.endswith(b"\n"):
                 head += self._stream.readline()
             yield from _nl_split(head)
-        yield from self._stream
+        # Not "yield from": closing this generator would close the stream (PEP 380).
+        for raw in self._stream:  # noqa: UP028
+            yield raw
 
     def _byte_lines(self) -> Iterator[Line]:
         encoding = self.encoding

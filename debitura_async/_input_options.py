@@ -4,7 +4,7 @@
 user can pass is checked when it is built (an :class:`InputOptionError` naming the option and
 what is accepted), so a bad option never reaches the reading.
 
->>> options = InputOptions(delimiter=";", encoding="CP-1252", assume_timezone="Europe/Copenhagen")
+>>> options = InputOptions(encoding="Windows-1252", assume_timezone="Europe/Copenhagen")
 >>> options.encoding, options.zone
 ('cp1252', zoneinfo.ZoneInfo(key='Europe/Copenhagen'))
 >>> parse_delimiter("tab")

@@ -238,16 +238,10 @@ def scan_encoding(source: LineSource, *, what: str) -> None:
     source.rewind()
     if ok:
         return
-    first: Line | None = None
-    bad = 0
-    for line in source.lines():
-        text = line[1]
-        if text is None:
-            bad += 1
-            first = first or line
-        elif not text.isascii():
-            source.rewind()
-            return  # good non-ASCII text: damaged lines, not another encoding
+    first, bad, damaged_only = _count_bad_lines(source)
+    if not damaged_only:
+        source.rewind()
+        return  # good non-ASCII text: damaged lines, not another encoding
     source.rewind()
     if first is None or bad < 2:
         return
@@ -257,6 +251,34 @@ def scan_encoding(source: LineSource, *, what: str) -> None:
         f" {first[0]} ({first[2].partition('(')[2].rstrip(')')}), and no line holds valid"
         f" non-ASCII text: the file is in another encoding; nothing was read or sent. {guess}"
     )
+
+
+def _count_bad_lines(source: LineSource) -> tuple[Line | None, int, bool]:
+    """``(first bad line, bad lines, True)``, or ``(..., False)`` at the first good line holding
+    non-ASCII text. ASCII lines of an ASCII-compatible encoding are skipped undecoded."""
+    first: Line | None = None
+    bad = 0
+    if source.as_bytes:
+        encoding = source.encoding
+        for lineno, raw in enumerate(source._raw_lines(), 1):
+            if raw.isascii():
+                continue
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                bad += 1
+                first = first or (lineno, None, _describe_bytes(exc, encoding), len(raw))
+            else:
+                return first, bad, False
+        return first, bad, True
+    for line in source.lines():
+        text = line[1]
+        if text is None:
+            bad += 1
+            first = first or line
+        elif not text.isascii():
+            return first, bad, False
+    return first, bad, True
 
 
 def _guess(source: LineSource) -> str:

@@ -110,11 +110,15 @@ def load_zone(name: str) -> zoneinfo.ZoneInfo:
 
 def _delimiter(value: str | None) -> str | None:
     if value is not None:
+        if not isinstance(value, str):
+            raise InputOptionError(f"--delimiter: expected a character, got {value!r}")
         _check_delimiter(value)
     return value
 
 
 def _encoding(value: str | None) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InputOptionError(f"--encoding: expected an encoding name, got {value!r}")
     return None if value is None else _check_encoding(value)
 
 
@@ -127,7 +131,7 @@ def _zone(value: str | None) -> str | None:
 
 
 def _dst(value: str) -> DstPolicy:
-    if value not in ("rfc5545", "reject"):
+    if not isinstance(value, str) or value not in ("rfc5545", "reject"):
         raise InputOptionError(f"--dst: {value!r} is not one of rfc5545, reject")
     return value  # type: ignore[return-value]
 

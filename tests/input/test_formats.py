@@ -74,6 +74,11 @@ def test_docstring_examples(module: Any) -> None:
         ({"assume_timezone": "../../etc/passwd"}, "is not an IANA time zone name"),
         ({"assume_timezone": ""}, "give a time zone name"),
         ({"dst": "later"}, "--dst: 'later' is not one of rfc5545, reject"),
+        ({"delimiter": 59}, "--delimiter: expected a character, got 59"),
+        ({"encoding": 1252}, "--encoding: expected an encoding name, got 1252"),
+        ({"encoding": ""}, "--encoding: expected an encoding name"),
+        ({"assume_timezone": 1}, "give a time zone name"),
+        ({"dst": None}, "--dst: None is not one of"),
     ],
 )
 def test_bad_option_values_are_typed_errors(options: dict[str, Any], message: str) -> None:

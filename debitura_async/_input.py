@@ -127,6 +127,8 @@ class _Reader:
         source: Source,
         mapping: Mapping[str, str] | None = None,
         options: InputOptions | None = None,
+        *,
+        name: str | None = None,
     ) -> None:
         self.options = options if options is not None else InputOptions()
         self.mapping: dict[str, str] = dict(mapping or {})
@@ -143,10 +145,12 @@ class _Reader:
                 raise InputError(f"cannot read {self.name!r}: {exc.strerror or exc}") from None
         else:
             self.path = Path("-")
-            self.name = getattr(source, "name", None) or STDIN_NAME
-            if not isinstance(self.name, str) or self.name == "<stdin>":
-                self.name = STDIN_NAME
+            given = getattr(source, "name", None)
+            self.name = given if isinstance(given, str) else "<stream>"
             self._file = source
+        if name is not None:
+            self.name = name
+            """How messages name the input (its path, ``<stdin>``, ``<stream>``)."""
         try:
             self.size: int = _size_of(self._file)
             """The input's size in bytes; 0 when unknown (a pipe)."""
@@ -210,8 +214,10 @@ class JsonlReader(_Reader):
         source: Source,
         mapping: Mapping[str, str] | None = None,
         options: InputOptions | None = None,
+        *,
+        name: str | None = None,
     ) -> None:
-        super().__init__(source, mapping, options)
+        super().__init__(source, mapping, options, name=name)
         self._sources = {field: self.mapping.get(field, field) for field in INPUT_FIELDS}
         self.source_columns: dict[str, str] = dict(self._sources)
         """Input field -> the JSON key it is read from (for messages)."""
@@ -277,8 +283,10 @@ class CsvReader(_Reader):
         source: Source,
         mapping: Mapping[str, str] | None = None,
         options: InputOptions | None = None,
+        *,
+        name: str | None = None,
     ) -> None:
-        super().__init__(source, mapping, options)
+        super().__init__(source, mapping, options, name=name)
         try:
             self._lines = PhysicalLines(self._source.lines())
             self.delimiter: str = self._choose_delimiter()
@@ -501,8 +509,10 @@ def open_reader(
     ``path`` ``"-"`` reads ``stdin`` (default: ``sys.stdin.buffer``), which is left open.
     """
     source: Source = path
+    name = None
     if isinstance(path, str) and path == "-":
         source = stdin if stdin is not None else sys.stdin.buffer
+        name = STDIN_NAME
     if input_format == "csv":
-        return CsvReader(source, mapping, options)
-    return JsonlReader(source, mapping, options)
+        return CsvReader(source, mapping, options, name=name)
+    return JsonlReader(source, mapping, options, name=name)

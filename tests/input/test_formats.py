@@ -441,3 +441,17 @@ def test_watch_input_over_a_semicolon_file_read_at_commas() -> None:
             list(_input_stop.watch_input(reader, check, FailureWatch(), reader.lines))
     assert "lines 2-26" in str(info.value)
     assert "expected 3 columns, found 1" in str(info.value)
+
+
+def test_truncated_utf16_and_utf16_jsonl() -> None:
+    data = codecs.BOM_UTF16_LE + _TEXT.encode("utf-16-le") + f"{CASE},cut".encode("utf-16-le")
+    items = read(data[:-1])  # an odd byte count: the last character is cut in half
+    assert items[:2] == _EXPECTED
+    assert items[2] == InvalidRow(("line 5: not valid UTF-16 LE (at character 40)",))
+    line = '{"caseId": "' + CASE + '", "description": "Kjær"}\r\n'
+    stream = io.BytesIO(codecs.BOM_UTF16_BE + (line * 2).encode("utf-16-be"))
+    with JsonlReader(stream, name="export.jsonl") as reader:
+        assert (reader.name, reader.encoding) == ("export.jsonl", "utf-16-be")
+        assert list(reader) == [{"caseId": CASE, "description": "Kjær"}] * 2
+    with CsvReader(io.BytesIO(b"caseId,description\n")) as reader:
+        assert reader.name == "<stream>"

@@ -37,7 +37,7 @@ async def test_sample_through_the_cli(name: str, tmp_path: Path) -> None:
     async with Emulator(_config()) as emu:
         result = await run_cli(
             "ingest", sample.path, *_maps(sample), "--report", report, "--progress", "off",
-            "--batch-size", "10",
+            "--batch-size", "10", "--journal", tmp_path / "run.sqlite",
             env=cli_env(DEBITURA_API_KEY=API_KEY, DEBITURA_BASE_URL=emu.url),
         )  # fmt: skip
         notes = Counter(str(n["externalRef"]) for n in await emu.notes())
@@ -57,7 +57,7 @@ async def test_a_file_in_another_encoding_is_one_message_and_exit_2(tmp_path: Pa
     sample = BY_NAME["legacy-cp1252.csv"]
     async with Emulator(_config()) as emu:
         result = await run_cli(
-            "ingest", sample.path, "--progress", "off",
+            "ingest", sample.path, "--progress", "off", "--journal", tmp_path / "run.sqlite",
             env=cli_env(DEBITURA_API_KEY=API_KEY, DEBITURA_BASE_URL=emu.url),
         )  # fmt: skip
         requests = (await emu.stats())["requests"]

@@ -215,3 +215,22 @@ def test_invalid_rows_name_their_lines() -> None:
             for item in reader:
                 if isinstance(item, InvalidRow):
                     assert item.problems[0].startswith("line"), item
+
+
+@pytest.mark.anyio
+async def test_the_early_stop_ends_a_migration_before_anything_is_sent() -> None:
+    """The watch wrapped around the reader, in ``client.ingest_all``: the error comes out of the
+    run as it is (the CLI's exit 2), and the emulator saw no ingestion request."""
+    sample = next(s for s in SAMPLES if s.name == "naive-utc-dates.csv")
+    config = EmulatorConfig(latency=LatencyModel.zero(), world=World.from_file(WORLD_PATH))
+    async with Emulator(config) as emu:
+        async with DebituraClient(API_KEY, base_url=emu.url) as client:
+            with open_sample(sample, assume_timezone=None) as reader:
+                check = row_check(now=datetime.now(UTC), skew=client.clock_skew)
+                watch = FailureWatch(columns=reader.source_columns)
+                rows = watch_input(reader, check, watch, reader.lines)
+                with pytest.raises(UniformFailureError, match="--assume-timezone UTC"):
+                    await client.ingest_all(rows, polling=POLICY)
+        requests = (await emu.stats())["requests"]
+    assert requests.get("POST /ingestion-jobs") is None
+    assert await emu.note_count() == 0

@@ -53,6 +53,7 @@ from .models import (
     NoteAuthor,
     PartnerIngestEventType,
     RejectedRow,
+    UnresolvedCaseRow,
 )
 
 try:
@@ -110,6 +111,7 @@ __all__ = [
     "Timeout",
     "TransportError",
     "UnprocessableEntityError",
+    "UnresolvedCaseRow",
     "ValidationError",
     "__version__",
 ]

@@ -48,7 +48,7 @@ async def _service(callers: int, rows: int, scale: float, *, shared: bool) -> di
                     seen[handle.job_id] = time.monotonic()
                 else:  # what each caller does alone without a shared tracker: the guide's loop
                     job = await client.create_ingestion_job(batch)
-                    while not (await client.get_ingestion_job(job.job_id)).is_terminal:
+                    while not (await client.get_ingestion_job(job.job_id)).is_terminal:  # noqa: ASYNC110
                         await asyncio.sleep(3.0 / scale)
                     seen[job.job_id] = time.monotonic()
 

@@ -67,6 +67,7 @@ from .models import (
     NoteAuthor,
     PartnerIngestEventType,
     RejectedRow,
+    UnresolvedCaseRow,
 )
 from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
 
@@ -141,6 +142,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "UnprocessableEntityError",
+    "UnresolvedCaseRow",
     "ValidationError",
     "__version__",
 ]

@@ -1,21 +1,29 @@
 """Streaming readers of the CLI's input files: CSV with a header row, and JSON Lines.
 
-Both read the file as bytes, one physical line at a time, and yield one item per record: a
-``dict`` with the API's camelCase field names (ready for :meth:`DebituraClient.ingest`) or an
-:class:`~debitura_async.models.InvalidRow` naming the line(s) and the reason when a record cannot
-be parsed. Nothing is loaded whole; memory does not grow with the file.
+Both read a file (or a binary stream such as standard input) one line at a time and yield one
+item per record: a ``dict`` with the API's camelCase field names (ready for
+:meth:`DebituraClient.ingest`), an :class:`~debitura_async.models.UnresolvedCaseRow` for a row
+that names its case by a partner reference, or an :class:`~debitura_async.models.InvalidRow`
+naming the line(s) and the reason when a record cannot be used. Nothing is loaded whole; memory
+does not grow with the file.
 
-* UTF-8, with or without a byte order mark; LF or CRLF line ends.
+* Encodings (:class:`InputOptions`): UTF-8 with or without a byte order mark, UTF-16/UTF-32 by
+  their BOM (Excel's "Unicode text"), or an explicit one (``cp1252``). A seekable input is checked
+  for undecodable bytes before the first row is read: a file in another encoding fails with one
+  :class:`InputEncodingError`, before anything is sent. LF or CRLF line ends.
 * Blank lines are skipped: they are not rows.
-* CSV: the first non-blank record is the header. Columns are named as the API fields
-  (``caseId``, ``description``, ``eventDate``, ``externalRef``, ``type``) or mapped with
-  ``mapping={"caseId": "CaseGuid", ...}`` (the CLI's ``--map caseId=CaseGuid``). Other columns are
-  ignored (see :attr:`CsvReader.ignored_columns`). Quoted fields may span lines. An empty optional
-  cell means "absent"; ``type`` cells are read as integers.
+* CSV: the delimiter is sniffed from the header (``,`` ``;`` tab ``|``; Excel's ``sep=;`` line
+  is honoured) or given. The first non-blank record is the header. Columns are named as the API
+  fields (``caseId``, ``description``, ``eventDate``, ``externalRef``, ``type``, and
+  ``caseReference``) or mapped with ``mapping={"caseId": "CaseGuid", ...}`` (the CLI's ``--map
+  caseId=CaseGuid``). Other columns are ignored (see :attr:`CsvReader.ignored_columns`). Quoted
+  fields may span lines. An empty optional cell means "absent"; ``type`` cells are read as
+  integers.
 * JSONL: one JSON object per line, keyed by API field names (or mapped the same way); ``null``
   means absent; other keys are ignored.
-* Malformed records — unbalanced quotes, a wrong column count, invalid UTF-8, broken JSON, JSON
-  that is not an object — become ``InvalidRow(("line 17: ...",))`` and reading goes on.
+* Naive date-times are read in ``assume_timezone`` when one is given (see :mod:`._input_dates`).
+* Malformed records — unbalanced quotes, a wrong column count, undecodable bytes, broken JSON,
+  JSON that is not an object — become ``InvalidRow(("line 17: ...",))`` and reading goes on.
 
 Positions (0-based indexes of the items yielded) map back to line numbers through
 :class:`LineMap`, which stores only the irregularities (header, blank lines, multi-line records),
@@ -25,10 +33,9 @@ so it stays small however long the file is.
 from __future__ import annotations
 
 import csv
+import os
 import re
-from array import array
-from bisect import bisect_right
-from collections import deque
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -36,49 +43,59 @@ from typing import IO, Any, Final, Literal, Self
 
 import orjson
 
-from .models import InvalidRow
+from ._input_decode import InputEncodingError, LineSource, label, scan_encoding
+from ._input_lines import MAX_RECORD_BYTES, MAX_RECORD_LINES, LineMap, PhysicalLines
+from ._input_lines import TooLong as _TooLong
+from ._input_lines import Undecodable as _Undecodable
+from ._input_options import InputError, InputOptionError, InputOptions, parse_delimiter
+from ._input_rows import API_FIELDS, INPUT_FIELDS, RowShaper, name_column, parse_mapping
+from ._input_sniff import sep_line, sniff_delimiter
+from .models import InvalidRow, UnresolvedCaseRow
 
 __all__ = [
     "API_FIELDS",
+    "INPUT_FIELDS",
+    "MAX_RECORD_BYTES",
+    "MAX_RECORD_LINES",
     "CsvReader",
+    "InputEncodingError",
     "InputError",
     "InputFormat",
+    "InputOptionError",
+    "InputOptions",
     "Item",
     "JsonlReader",
     "LineMap",
     "detect_format",
+    "name_column",
     "open_reader",
+    "parse_delimiter",
     "parse_mapping",
 ]
 
 InputFormat = Literal["csv", "jsonl"]
-Item = dict[str, Any] | InvalidRow
+Item = dict[str, Any] | InvalidRow | UnresolvedCaseRow
+Source = str | Path | IO[bytes]
+"""A path, ``"-"`` for the ``stdin`` stream given to :func:`open_reader`, or a binary stream."""
 
-API_FIELDS: Final = ("caseId", "description", "eventDate", "externalRef", "type")
-"""The fields of an ingestion row, as the API names them."""
-REQUIRED_FIELDS: Final = ("caseId", "description")
+REQUIRED_FIELDS: Final = ("description",)
+STDIN_NAME: Final = "<stdin>"
 
-MAX_RECORD_LINES: Final = 1000
-"""A quoted CSV field still open after this many lines is taken for an unbalanced quote."""
-MAX_RECORD_BYTES: Final = 256 * 1024
-"""Likewise for this many bytes (a description holds at most 10,000 characters)."""
-
-_BOM: Final = b"\xef\xbb\xbf"
 _FORMATS: Final[dict[str, InputFormat]] = {
     ".csv": "csv",
+    ".tsv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".jsonlines": "jsonl",
 }
 _ORJSON_WHERE = re.compile(r":? ?line \d+ column (\d+) \(char \d+\)")
-
-
-class InputError(Exception):
-    """The input cannot be read at all: no such file, no header, a mapped column is missing."""
+_DELIMITER_NAMES: Final = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
 
 def detect_format(path: str | Path) -> InputFormat:
-    """The format a file's extension implies (``.csv``; ``.jsonl``/``.ndjson``)."""
+    """The format an extension implies (``.csv``/``.tsv``; ``.jsonl``/``.ndjson``)."""
+    if str(path) == "-":
+        raise InputError("cannot tell the format of standard input; pass --format csv|jsonl")
     suffix = Path(path).suffix.lower()
     try:
         return _FORMATS[suffix]
@@ -88,121 +105,83 @@ def detect_format(path: str | Path) -> InputFormat:
         ) from None
 
 
-def parse_mapping(specs: Sequence[str]) -> dict[str, str]:
-    """``["caseId=CaseGuid", ...]`` -> ``{"caseId": "CaseGuid"}``; refuses unknown API fields.
-
-    >>> parse_mapping(["caseId=CaseGuid", "description = NoteText"])
-    {'caseId': 'CaseGuid', 'description': 'NoteText'}
-    """
-    mapping: dict[str, str] = {}
-    for spec in specs:
-        field, sep, column = spec.partition("=")
-        field, column = field.strip(), column.strip()
-        if not sep or not field or not column:
-            raise InputError(f"--map expects API_FIELD=COLUMN, got {spec!r}")
-        if field not in API_FIELDS:
-            raise InputError(
-                f"--map {spec!r}: {field!r} is not an API field (one of {', '.join(API_FIELDS)})"
-            )
-        if field in mapping and mapping[field] != column:
-            raise InputError(f"--map: {field!r} mapped twice ({mapping[field]!r}, {column!r})")
-        mapping[field] = column
-    return mapping
-
-
 def _where(first: int, last: int) -> str:
     return f"line {first}" if first == last else f"lines {first}-{last}"
 
 
-class LineMap:
-    """Input positions (0-based item indexes) -> 1-based physical line numbers.
-
-    Most records are one line right after the previous one, so only the exceptions are kept: each
-    change of ``first_line - position`` (the header, blank lines, and the line after a multi-line
-    record) and the last line of each multi-line record. Memory grows with those exceptions, not
-    with the rows (16 bytes each).
-
-    >>> lines = LineMap()
-    >>> [lines.add(2, 2), lines.add(4, 6), lines.add(7, 7)]
-    [0, 1, 2]
-    >>> lines.first_line(1), lines.last_line(1), lines.first_line(2)
-    (4, 6, 7)
-    """
-
-    __slots__ = ("_ml_last", "_ml_pos", "_next", "_off", "_offset", "_pos")
-
-    def __init__(self) -> None:
-        self._pos = array("q")
-        self._off = array("q")
-        self._ml_pos = array("q")
-        self._ml_last = array("q")
-        self._next = 0
-        self._offset: int | None = None
-
-    def __len__(self) -> int:
-        return self._next
-
-    @property
-    def irregularities(self) -> int:
-        """How many exceptions are stored (for tests and curiosity)."""
-        return len(self._pos) + len(self._ml_pos)
-
-    def add(self, first_line: int, last_line: int) -> int:
-        """Record the next item's lines; returns its position."""
-        position = self._next
-        self._next += 1
-        offset = first_line - position
-        if offset != self._offset:
-            self._pos.append(position)
-            self._off.append(offset)
-            self._offset = offset
-        if last_line != first_line:
-            self._ml_pos.append(position)
-            self._ml_last.append(last_line)
-        return position
-
-    def first_line(self, position: int) -> int:
-        if not 0 <= position < self._next:
-            raise IndexError(f"position {position} has not been read")
-        i = bisect_right(self._pos, position) - 1
-        return position + self._off[i]
-
-    def last_line(self, position: int) -> int:
-        i = bisect_right(self._ml_pos, position) - 1
-        if i >= 0 and self._ml_pos[i] == position:
-            return self._ml_last[i]
-        return self.first_line(position)
-
-    def span(self, first_position: int, last_position: int) -> tuple[int, int]:
-        """First line of the first position to last line of the last position."""
-        return self.first_line(first_position), self.last_line(last_position)
+def _size_of(stream: IO[bytes]) -> int:
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return info.st_size if info.st_size > 0 else 0
 
 
 class _Reader:
-    """Shared plumbing: the binary file, byte counting, the line map, one-shot iteration."""
+    """Shared plumbing: the binary input, its decoding, the line map, one-shot iteration."""
 
     format: InputFormat
 
-    def __init__(self, path: str | Path, mapping: Mapping[str, str] | None = None) -> None:
-        self.path = Path(path)
+    def __init__(
+        self,
+        source: Source,
+        mapping: Mapping[str, str] | None = None,
+        options: InputOptions | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.options = options if options is not None else InputOptions()
         self.mapping: dict[str, str] = dict(mapping or {})
-        unknown = sorted(set(self.mapping) - set(API_FIELDS))
+        unknown = sorted(set(self.mapping) - set(INPUT_FIELDS))
         if unknown:
-            raise InputError(f"not API fields: {', '.join(unknown)}")
+            raise InputError(f"not input fields: {', '.join(unknown)}")
+        self._owned = isinstance(source, str | Path)
+        if isinstance(source, str | Path):
+            self.path = Path(source)
+            self.name = str(source)
+            try:
+                self._file: IO[bytes] = self.path.open("rb")
+            except OSError as exc:
+                raise InputError(f"cannot read {self.name!r}: {exc.strerror or exc}") from None
+        else:
+            self.path = Path("-")
+            given = getattr(source, "name", None)
+            self.name = given if isinstance(given, str) else "<stream>"
+            self._file = source
+        if name is not None:
+            self.name = name
+            """How messages name the input (its path, ``<stdin>``, ``<stream>``)."""
         try:
-            self._file: IO[bytes] = self.path.open("rb")
-        except OSError as exc:
-            raise InputError(f"cannot read {str(self.path)!r}: {exc.strerror or exc}") from None
-        try:
-            self.size: int = self.path.stat().st_size
-        except OSError:  # pragma: no cover - opened a moment ago
-            self.size = 0
+            self.size: int = _size_of(self._file)
+            """The input's size in bytes; 0 when unknown (a pipe)."""
+            self._source = LineSource(self._file, self.options.encoding)
+            if self.options.check_encoding and self._source.seekable:
+                scan_encoding(self._source, what=self.name)
+        except BaseException:
+            self.close()
+            raise
         self.lines = LineMap()
-        self.bytes_read = 0
         self._started = False
 
+    @property
+    def encoding(self) -> str:
+        """The encoding the input is read in (given, or told by its BOM)."""
+        return self._source.encoding
+
+    @property
+    def seekable(self) -> bool:
+        """True when the input could be scanned before reading (a file, not a pipe)."""
+        return self._source.seekable
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the input consumed so far (for progress against :attr:`size`)."""
+        return self._source.bytes_read
+
     def close(self) -> None:
-        self._file.close()
+        """Close the file the reader opened (a stream it was given is left open)."""
+        if self._owned:
+            self._file.close()
 
     def __enter__(self) -> Self:
         return self
@@ -230,33 +209,38 @@ class JsonlReader(_Reader):
 
     format: InputFormat = "jsonl"
 
-    def __init__(self, path: str | Path, mapping: Mapping[str, str] | None = None) -> None:
-        super().__init__(path, mapping)
-        self._sources = {field: self.mapping.get(field, field) for field in API_FIELDS}
+    def __init__(
+        self,
+        source: Source,
+        mapping: Mapping[str, str] | None = None,
+        options: InputOptions | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(source, mapping, options, name=name)
+        self._sources = {field: self.mapping.get(field, field) for field in INPUT_FIELDS}
+        self.source_columns: dict[str, str] = dict(self._sources)
+        """Input field -> the JSON key it is read from (for messages)."""
+        mapped = {f: k for f, k in self._sources.items() if f in API_FIELDS or f in self.mapping}
+        self._shaper = RowShaper(self.options, mapped)
+        self._shape_always = self.options.zone is not None
         self.ignored_keys: set[str] = set()
         """Keys seen and not sent (up to 50 names)."""
 
     def _items(self) -> Iterator[Item]:
-        lineno = 0
         sources = self._sources
         wanted = set(sources.values())
-        for raw in self._file:
-            lineno += 1
-            self.bytes_read += len(raw)
-            line = raw[3:] if lineno == 1 and raw.startswith(_BOM) else raw
-            if not line.strip():
+        for lineno, text, reason, _ in self._source.lines():
+            if text is None:
+                item: Item = InvalidRow((f"line {lineno}: {reason}",))
+            elif not text.strip():
                 continue
-            item = self._parse(line, lineno, sources, wanted)
+            else:
+                item = self._parse(text, lineno, sources, wanted)
             self.lines.add(lineno, lineno)
             yield item
 
-    def _parse(
-        self, line: bytes, lineno: int, sources: Mapping[str, str], wanted: set[str]
-    ) -> Item:
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return InvalidRow((f"line {lineno}: not valid UTF-8 ({_describe_decode(exc)})",))
+    def _parse(self, line: str, lineno: int, sources: Mapping[str, str], wanted: set[str]) -> Item:
         try:
             data = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -274,6 +258,8 @@ class JsonlReader(_Reader):
             for key in data:
                 if key not in wanted:
                     self.ignored_keys.add(key)
+        if self._shape_always or "caseReference" in row:
+            return self._shaper.shape(row, f"line {lineno}")
         return row
 
 
@@ -287,103 +273,25 @@ def _json_kind(value: object) -> str:
     return "number"
 
 
-def _describe_decode(exc: UnicodeDecodeError) -> str:
-    bad = exc.object[exc.start : exc.start + 1].hex()
-    return f"byte 0x{bad} at column {exc.start + 1}"
-
-
-class _Undecodable(Exception):
-    def __init__(self, lineno: int, reason: str) -> None:
-        super().__init__(reason)
-        self.lineno = lineno
-        self.reason = reason
-
-
-class _TooLong(Exception):
-    pass
-
-
-# One physical line: (number, text or None when undecodable, why undecodable, byte length)
-_Line = tuple[int, str | None, str, int]
-
-
-class _PhysicalLines:
-    """Decoded physical lines for the csv module, with the lines of the current record kept so a
-    record that goes wrong can be re-read from its second line (resynchronising after a stray
-    quote)."""
-
-    def __init__(self, reader: CsvReader) -> None:
-        self._reader = reader
-        self._raw = iter(reader._file)
-        self._lineno = 0
-        self._pushed: deque[_Line] = deque()
-        self.taken: list[_Line] = []
-        self._taken_bytes = 0
-        self._overflow: _Line | None = None
-
-    def __iter__(self) -> Self:
-        return self
-
-    def begin(self) -> None:
-        self.taken = []
-        self._taken_bytes = 0
-        self._overflow = None
-
-    def _fetch(self) -> _Line:
-        if self._pushed:
-            return self._pushed.popleft()
-        raw = next(self._raw)  # StopIteration ends the csv reader's input
-        self._lineno += 1
-        self._reader.bytes_read += len(raw)
-        if self._lineno == 1 and raw.startswith(_BOM):
-            raw = raw[3:]
-        try:
-            return (self._lineno, raw.decode("utf-8"), "", len(raw))
-        except UnicodeDecodeError as exc:
-            return (self._lineno, None, _describe_decode(exc), len(raw))
-
-    def __next__(self) -> str:
-        line = self._fetch()
-        if self.taken and (
-            len(self.taken) >= MAX_RECORD_LINES or self._taken_bytes + line[3] > MAX_RECORD_BYTES
-        ):
-            self._overflow = line
-            raise _TooLong
-        lineno, text, reason, size = line
-        if text is None:
-            self._overflow = line
-            raise _Undecodable(lineno, reason)
-        self.taken.append(line)
-        self._taken_bytes += size
-        return text
-
-    def rewind(self) -> None:
-        """Re-read every line of the current record after its first (and the one that broke it)."""
-        again = self.taken[1:]
-        if self._overflow is not None:
-            again.append(self._overflow)
-        self._pushed.extendleft(reversed(again))
-        self.begin()
-
-    @property
-    def first(self) -> int:
-        return self.taken[0][0]
-
-    @property
-    def last(self) -> int:
-        return self.taken[-1][0]
-
-
 class CsvReader(_Reader):
     """CSV with a header row (RFC 4180 quoting; quoted fields may span lines)."""
 
     format: InputFormat = "csv"
 
-    def __init__(self, path: str | Path, mapping: Mapping[str, str] | None = None) -> None:
-        super().__init__(path, mapping)
+    def __init__(
+        self,
+        source: Source,
+        mapping: Mapping[str, str] | None = None,
+        options: InputOptions | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(source, mapping, options, name=name)
         try:
-            self._lines = _PhysicalLines(self)
-            self._csv = csv.reader(self._lines, strict=True)
+            self._lines = PhysicalLines(self._source.lines())
+            self.delimiter: str = self._choose_delimiter()
+            """The delimiter the file is read with (given, from ``sep=``, or sniffed)."""
+            self._csv = csv.reader(self._lines, delimiter=self.delimiter, strict=True)
             self.header: tuple[str, ...] = self._read_header()
             self.columns: dict[str, int] = self._resolve_columns()
         except BaseException:
@@ -393,47 +301,79 @@ class CsvReader(_Reader):
         self.ignored_columns: tuple[str, ...] = tuple(
             name for i, name in enumerate(self.header) if i not in used
         )
-        """Header columns that are neither API fields nor mapped: not sent."""
+        """Header columns that are neither input fields nor mapped: not sent."""
+        self.source_columns: dict[str, str] = {f: self.header[i] for f, i in self.columns.items()}
+        """Input field -> the header's name of its column (for messages)."""
+        self._shaper = RowShaper(self.options, self.source_columns)
 
     # -- header ------------------------------------------------------------------------------
+
+    def _wanted(self) -> set[str]:
+        names = {f.casefold() for f in INPUT_FIELDS}
+        return names | {c.casefold() for c in self.mapping.values()}
+
+    def _choose_delimiter(self) -> str:
+        lines = self._lines
+        line = lines.peek()
+        while line is not None and line[1] is not None and not line[1].strip():
+            lines.skip()
+            line = lines.peek()
+        if line is None or line[1] is None:
+            return self.options.delimiter or ","
+        named = sep_line(line[1])
+        if named is not None:
+            lines.skip()  # Excel's "sep=;" line is not the header
+            return self.options.delimiter or named
+        if "\x00" in line[1]:
+            raise InputError(
+                f"{self.name}: line {line[0]} holds NUL characters: the file looks like UTF-16"
+                f" without a byte order mark, read here as {label(self.encoding)}; pass"
+                " --encoding utf-16-le (or utf-16-be)"
+            )
+        return self.options.delimiter or sniff_delimiter(line[1], self._wanted())
 
     def _read_header(self) -> tuple[str, ...]:
         for first, last, record in self._records():
             if isinstance(record, str):
-                raise InputError(f"{self.path}: {_where(first, last)}: bad header: {record}")
+                raise InputError(f"{self.name}: {_where(first, last)}: bad header: {record}")
             return tuple(name.strip() for name in record)
-        raise InputError(f"{self.path}: no header line (the file is empty)")
+        raise InputError(f"{self.name}: no header line (the file is empty)")
 
     def _resolve_columns(self) -> dict[str, int]:
         header = self.header
         positions: dict[str, list[int]] = {}
-        for index, name in enumerate(header):
-            positions.setdefault(name, []).append(index)
         folded: dict[str, list[int]] = {}
         for index, name in enumerate(header):
+            positions.setdefault(name, []).append(index)
             folded.setdefault(name.casefold(), []).append(index)
 
         columns: dict[str, int] = {}
-        for field in API_FIELDS:
+        split = f"split at {_DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}"
+        for field in INPUT_FIELDS:
             wanted = self.mapping.get(field, field)
             found = positions.get(wanted) or folded.get(wanted.casefold(), [])
             if len(found) > 1:
                 raise InputError(
-                    f"{self.path}: the header has {len(found)} columns named {wanted!r}"
+                    f"{self.name}: the header has {len(found)} columns named {wanted!r}"
                 )
             if found:
                 columns[field] = found[0]
             elif field in self.mapping:
                 raise InputError(
-                    f"{self.path}: --map {field}={wanted}: no column {wanted!r} in the header"
-                    f" (columns: {', '.join(header)})"
+                    f"{self.name}: --map {field}={wanted}: no column {wanted!r} in the header"
+                    f" (columns, {split}: {', '.join(header)}); pass --delimiter if the file"
+                    " uses another one"
                 )
         missing = [f for f in REQUIRED_FIELDS if f not in columns]
+        if "caseId" not in columns and "caseReference" not in columns:
+            missing.insert(0, "caseId")
         if missing:
             hint = " ".join(f"--map {f}=COLUMN" for f in missing)
+            also = " (or --map caseReference=COLUMN)" if "caseId" in missing else ""
             raise InputError(
-                f"{self.path}: no column for {', '.join(missing)} in the header"
-                f" (columns: {', '.join(header)}); name it so or pass {hint}"
+                f"{self.name}: no column for {', '.join(missing)} in the header"
+                f" (columns, {split}: {', '.join(header)}); name it so or pass {hint}{also},"
+                " or --delimiter if the file uses another one"
             )
         return columns
 
@@ -450,7 +390,7 @@ class CsvReader(_Reader):
                 return
             except _Undecodable as bad:
                 if not lines.taken:
-                    yield bad.lineno, bad.lineno, f"not valid UTF-8 ({bad.reason})"
+                    yield bad.lineno, bad.lineno, bad.reason
                     lines.begin()
                     continue
                 first = lines.first
@@ -460,7 +400,7 @@ class CsvReader(_Reader):
                     first,
                     (
                         "unbalanced quote: the quoted field opened on this line runs into"
-                        f" line {bad.lineno}, which is not valid UTF-8"
+                        f" line {bad.lineno}, which is {bad.reason.partition(' (')[0]}"
                     ),
                 )
                 continue
@@ -506,6 +446,7 @@ class CsvReader(_Reader):
         width = len(self.header)
         columns = self.columns
         add = self.lines.add
+        shaper = self._shaper
         for first, last, record in self._records():
             add(first, last)
             if isinstance(record, str):
@@ -514,6 +455,8 @@ class CsvReader(_Reader):
                 yield InvalidRow(
                     (f"{_where(first, last)}: expected {width} columns, found {len(record)}",)
                 )
+            elif shaper.needed:
+                yield shaper.shape(_row_from_cells(record, columns), _where(first, last))
             else:
                 yield _row_from_cells(record, columns)
 
@@ -554,9 +497,22 @@ def _row_from_cells(cells: Sequence[str], columns: Mapping[str, int]) -> dict[st
 
 
 def open_reader(
-    path: str | Path, input_format: InputFormat, mapping: Mapping[str, str] | None = None
+    path: Source,
+    input_format: InputFormat,
+    mapping: Mapping[str, str] | None = None,
+    options: InputOptions | None = None,
+    *,
+    stdin: IO[bytes] | None = None,
 ) -> CsvReader | JsonlReader:
-    """A reader of ``path`` (raises :class:`InputError` when it cannot be read at all)."""
+    """A reader of ``path`` (raises :class:`InputError` when it cannot be read at all).
+
+    ``path`` ``"-"`` reads ``stdin`` (default: ``sys.stdin.buffer``), which is left open.
+    """
+    source: Source = path
+    name = None
+    if isinstance(path, str) and path == "-":
+        source = stdin if stdin is not None else sys.stdin.buffer
+        name = STDIN_NAME
     if input_format == "csv":
-        return CsvReader(path, mapping)
-    return JsonlReader(path, mapping)
+        return CsvReader(source, mapping, options, name=name)
+    return JsonlReader(source, mapping, options, name=name)

@@ -183,7 +183,8 @@ def _check_event_date_form(event_date: datetime, index: int) -> list[RowProblem]
             RowProblem(
                 index,
                 "eventDate",
-                f"{event_date.isoformat()} has no time zone (give an offset or 'Z')",
+                f"{event_date.isoformat()} has no time zone (give an offset or 'Z', or name"
+                " the zone such times are in: --assume-timezone ZONE)",
             )
         ]
     try:

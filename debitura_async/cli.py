@@ -735,7 +735,7 @@ class _Tally:
 def _item_problems(item: Item, position: int, *, now: datetime, skew: timedelta) -> list[str]:
     """What the pipeline would refuse in this item (the same rules, for ``--strict``)."""
     if isinstance(item, InvalidRow):
-        return [p if isinstance(p, str) else f"{p.field}: {p.message}" for p in item.problems]
+        return list(item.problems)
     _, problems = item_problems(item, position, now=now, skew=skew)
     return [f"{p.field}: {p.message}" for p in problems]
 

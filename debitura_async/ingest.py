@@ -74,6 +74,7 @@ from .models import (
     InvalidRow,
     JobResult,
     RequestStats,
+    UnresolvedCaseRow,
 )
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ __all__ = [
 
 logger = logging.getLogger("debitura_async.ingest")
 
-RowInput = IngestionJobRow | Mapping[str, Any] | InvalidRow
+RowInput = IngestionJobRow | Mapping[str, Any] | InvalidRow | UnresolvedCaseRow
 _END: Any = object()
 T = TypeVar("T")
 
@@ -147,12 +148,9 @@ def _keyed(result: JobResult, key: Any) -> JobResult:
 
 def _problems_of(item: InvalidRow, position: int) -> list[RowProblem]:
     """An input adapter's reasons as structured problems at this row's position."""
-    out = [
-        attrs.evolve(p, index=position)
-        if isinstance(p, RowProblem)
-        else RowProblem(position, "row", p)
-        for p in item.problems
-    ]
+    if item.details:
+        return [attrs.evolve(p, index=position) for p in item.details]
+    out = [RowProblem(position, "row", text) for text in item.problems]
     return out or [RowProblem(position, "row", "could not be read")]
 
 
@@ -433,6 +431,9 @@ class Ingestion:
     ) -> tuple[IngestionJobRow | None, list[RowProblem]]:
         if isinstance(item, InvalidRow):
             return None, _problems_of(item, position)
+        if isinstance(item, UnresolvedCaseRow):
+            unresolved = f"{item.reference!r} was not resolved to a case id"
+            return None, [RowProblem(position, "caseReference", unresolved)]
         if not isinstance(item, IngestionJobRow | Mapping):
             expected = f"expected an IngestionJobRow or a mapping, got {type(item).__name__}"
             return None, [RowProblem(position, "row", expected)]

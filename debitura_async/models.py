@@ -33,6 +33,7 @@ __all__ = [
     "PartnerIngestEventType",
     "RejectedRow",
     "RequestStats",
+    "UnresolvedCaseRow",
 ]
 
 
@@ -60,18 +61,37 @@ class AsyncJobStatus(enum.IntEnum):
 _UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}"
 )
+_WRAPPED_UUID_RE = re.compile(
+    r"(?:\{|[uU][rR][nN]:[uU][uU][iI][dD]:)"
+    r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(\}?)"
+)
 
 
 def parse_uuid(value: object) -> uuid.UUID | None:
-    """A UUID from its canonical text (hyphenated or 32 hex digits, ASCII only), else None.
+    """A UUID from its text, else None. Accepted, ASCII hex digits only, nothing around them:
 
-    Stricter than :class:`uuid.UUID`, which also takes braces, ``urn:uuid:``, surrounding
-    whitespace and non-ASCII digits: text the server would not read as the same id.
+    * hyphenated ``123e4567-e89b-12d3-a456-426614174000`` or 32 hex digits;
+    * in braces, ``{123e4567-...}`` (the .NET "B" format of Dynamics exports);
+    * as a URN, ``urn:uuid:123e4567-...`` (RFC 9562).
+
+    Stricter than :class:`uuid.UUID`, which also takes braces around 32 digits, surrounding
+    whitespace and non-ASCII digits: text the server would not read as the same id. The wire
+    always carries the hyphenated form (``str(uuid)``).
+
+    >>> parse_uuid("{123E4567-E89B-12D3-A456-426614174000}")
+    UUID('123e4567-e89b-12d3-a456-426614174000')
+    >>> parse_uuid("{123e4567e89b12d3a456426614174000}") is None
+    True
     """
     if isinstance(value, uuid.UUID):
         return value
-    if isinstance(value, str) and _UUID_RE.fullmatch(value):
+    if not isinstance(value, str):
+        return None
+    if _UUID_RE.fullmatch(value):
         return uuid.UUID(value)
+    wrapped = _WRAPPED_UUID_RE.fullmatch(value)
+    if wrapped is not None and (wrapped.group(2) == "") == (value[0] != "{"):
+        return uuid.UUID(wrapped.group(1))
     return None
 
 
@@ -228,12 +248,49 @@ class InvalidRow:
     """An input item an input adapter could not even parse (bad CSV line, broken JSON).
 
     Pass it through :meth:`DebituraClient.ingest` in place of the row: the pipeline reports it as
-    REJECTED at its position with these reasons, and every other row goes on. A reason is a
-    :class:`~debitura_async.RowProblem` (field and message kept apart; its index is replaced by
-    the row's position) or plain text (reported against the field ``row``).
+    REJECTED at its position with these reasons, and every other row goes on. ``details`` may
+    carry the same reasons as :class:`~debitura_async.RowProblem` (field and message kept apart;
+    the index is replaced by the row's position); without them each text is reported against
+    the field ``row``.
     """
 
-    problems: tuple[str | RowProblem, ...]
+    problems: tuple[str, ...]
+    details: tuple[RowProblem, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class UnresolvedCaseRow:
+    """An input row naming its case by the partner's own reference instead of a case id.
+
+    The CSV/JSONL readers yield it for rows of a ``caseReference`` column (``--map
+    caseReference=CRM_CASE_NO``) whose ``caseId`` is empty. The reference is resolved to a case id
+    (``GET /cases/by-partner-reference``) before the row can be sent: :meth:`with_case_id` gives
+    the row to send. The other fields are the raw values read (validated once resolved).
+
+    >>> row = UnresolvedCaseRow(reference="CRM-1", description="Called.", external_ref="N1")
+    >>> row.with_case_id("123e4567-e89b-12d3-a456-426614174000")["caseId"]
+    '123e4567-e89b-12d3-a456-426614174000'
+    """
+
+    reference: str
+    description: Any = None
+    event_date: Any = None
+    external_ref: Any = None
+    type: Any = None
+
+    def fields(self) -> dict[str, Any]:
+        """The row's API fields other than ``caseId`` (absent ones left out)."""
+        values = {
+            "description": self.description,
+            "eventDate": self.event_date,
+            "externalRef": self.external_ref,
+            "type": self.type,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+    def with_case_id(self, case_id: uuid.UUID | str) -> dict[str, Any]:
+        """The API mapping to send once the reference is resolved to ``case_id``."""
+        return {"caseId": str(case_id), **self.fields()}
 
 
 @attrs.frozen(kw_only=True)

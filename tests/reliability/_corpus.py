@@ -249,13 +249,11 @@ ENTRIES: tuple[Entry, ...] = (
         ),
         rejected={
             2: "caseId: 'CASE-7133' is not a valid UUID",
-            3: "caseId: '{",
-            4: "caseId: 'urn:uuid:",
             5: "is not a valid UUID",
             6: "is not a valid UUID",
             10: "caseId: required",
         },
-        stored=("bu-6", "bu-7", "bu-8", "bu-10"),
+        stored=("bu-2", "bu-3", "bu-6", "bu-7", "bu-8", "bu-10"),
         failed=("bu-11", "bu-12"),
     ),
     Entry(

@@ -156,7 +156,10 @@ case_ids = st.one_of(
     st.text(max_size=12).map(lambda v: ("caseId", v)),
     st.integers().map(lambda v: ("caseId", v)),
     st.just(("caseId", None)),
-    st.sampled_from(_OWN).map(lambda v: ("caseId", "{" + v + "}")),
+    st.sampled_from(_OWN).map(lambda v: ("ok", "{" + v.upper() + "}")),  # .NET "B" format
+    st.sampled_from(_OWN).map(lambda v: ("ok", "urn:uuid:" + v)),
+    st.sampled_from(_OWN).map(lambda v: ("caseId", "{" + v.replace("-", "") + "}")),
+    st.sampled_from(_OWN).map(lambda v: ("caseId", "urn:uuid:{" + v + "}")),
 )
 descriptions = st.one_of(
     st.text(min_size=1, max_size=40).map(lambda v: ("ok" if v.strip() else "description", v)),

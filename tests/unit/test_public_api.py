@@ -202,7 +202,7 @@ async def test_a_journal_that_raises_mid_run_reaches_the_caller_accounted() -> N
             return None
 
     async with MemoryDebitura().client() as client:
-        run = client.ingest(ROWS * 10, batch_size=10, journal=Journal())  # type: ignore[arg-type]
+        run = client.ingest(ROWS * 10, batch_size=10, journal=Journal())
 
         async def drain() -> None:
             async with run as results:
@@ -232,7 +232,7 @@ def test_mypy_catches_misspelled_and_mistyped_options(tmp_path: Path) -> None:
             """
         )
     )
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
         capture_output=True,
         text=True,

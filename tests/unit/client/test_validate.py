@@ -114,12 +114,22 @@ _NON_STR_KEY: dict[Any, Any] = {**ok(), 1: "x"}
         ),
         pytest.param(
             ok(eventDate=_NAIVE),
-            (0, "eventDate", "2026-01-01T00:00:00 has no time zone (give an offset or 'Z')"),
+            (
+                0,
+                "eventDate",
+                "2026-01-01T00:00:00 has no time zone (give an offset or 'Z', or name"
+                " the zone such times are in: --assume-timezone ZONE)",
+            ),
             id="naive-eventDate",
         ),
         pytest.param(
             ok(eventDate="2026-01-01T00:00:00"),
-            (0, "eventDate", "2026-01-01T00:00:00 has no time zone (give an offset or 'Z')"),
+            (
+                0,
+                "eventDate",
+                "2026-01-01T00:00:00 has no time zone (give an offset or 'Z', or name"
+                " the zone such times are in: --assume-timezone ZONE)",
+            ),
             id="naive-eventDate-string",
         ),
         pytest.param(
@@ -321,7 +331,12 @@ def test_row_objects_are_checked_too() -> None:
     naive = IngestionJobRow(CASE, "x", event_date=datetime(2026, 1, 1))
     long = IngestionJobRow(CASE, "y" * 10_001)
     assert problems_of([naive, long]) == [
-        (0, "eventDate", "2026-01-01T00:00:00 has no time zone (give an offset or 'Z')"),
+        (
+            0,
+            "eventDate",
+            "2026-01-01T00:00:00 has no time zone (give an offset or 'Z', or name"
+            " the zone such times are in: --assume-timezone ZONE)",
+        ),
         (1, "description", "10001 characters, over the limit of 10000"),
     ]
 
@@ -401,7 +416,10 @@ def test_check_description(description: object, expected: list[RowProblem]) -> N
         ),
         (
             datetime(2020, 1, 1),
-            ["2020-01-01T00:00:00 has no time zone (give an offset or 'Z')"],
+            [
+                "2020-01-01T00:00:00 has no time zone (give an offset or 'Z', or name"
+                " the zone such times are in: --assume-timezone ZONE)"
+            ],
         ),
     ],
 )

@@ -29,6 +29,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "P4": ("benchmarks.p4_memory", "peak memory at 1M and 10M rows"),
     "P5": ("benchmarks.p5_sequential", "pipeline against a sequential loop"),
     "P6": ("benchmarks.p6_service", "independent submitters on one shared tracker"),
+    "P7": ("benchmarks.p7_polling", "polling against an oracle, per latency scenario"),
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 SCHEMA_VERSION = 1

@@ -28,6 +28,8 @@ FIGURES = {
     "P3": ("median_client_rows_per_s", "median_baseline_rows_per_s", "client_seconds"),
     "P4": ("cases", "csv_bytes"),
     "P5": ("sequential", "pipeline", "speedup", "ceiling"),
+    "P6": ("shared_tracker", "per_caller_fixed_3s"),
+    "P7": ("guide", "fifo-4"),
 }
 
 

@@ -1,0 +1,160 @@
+"""P7 — polling on the frontier: the SDK against an oracle and the guide's naive cadence.
+
+For each latency scenario of the emulator (``LatencyModel.preset``: guide, fifo-4, fifo-2,
+heavy-tail, slow-path-20, drift-3x, fast-5x), the same 32 jobs of 1000 rows, 8 in flight, on a
+fresh emulator process with the same seed, time-scaled:
+
+* **oracle** — knows from the emulator's server-side hook (``job_schedule``) when each job will
+  finish, sleeps until then and polls exactly once: one poll per job and no delay, the physical
+  limit; a new job is submitted the moment one is seen finished, like the pipeline.
+* **naive** — ``ingest(polling=PollPolicy.fixed(3.0))``, the guide's cadence.
+* **sdk** — ``ingest()`` with the default adaptive policy.
+
+Reported per scenario and client: wall time ÷ the oracle's, polls per job, mean and p90 detection
+delay (client's detection ``time.monotonic()`` minus the emulator's ``finishedAtMonotonic``, in
+model seconds). The bar (issue 13): wall ≤ 1.05x oracle and ≤ 2.2 polls per job for the SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from debitura_async import DebituraClient, IngestionJobRow, PollPolicy
+from debitura_async.emulator import EmulatorConfig, EmulatorProcess, LatencyModel
+
+from ._common import Check, Scenario, bench_rows, percentile, retry_policy
+
+__all__ = ["SCENARIOS", "run"]
+
+SEED = 23
+SCENARIOS = ("guide", "fifo-4", "fifo-2", "heavy-tail", "slow-path-20", "drift-3x", "fast-5x")
+WALL_TARGET = 1.05
+POLLS_TARGET = 2.2
+
+
+def _batches(emu: EmulatorProcess, jobs: int, rows: int) -> Iterator[list[IngestionJobRow]]:
+    for j in range(jobs):
+        yield list(bench_rows(emu.case_ids, rows, start=j * rows))
+
+
+async def _oracle(
+    client: DebituraClient, emu: EmulatorProcess, jobs: int, rows: int, in_flight: int
+) -> tuple[dict[uuid.UUID, float], int]:
+    batches = _batches(emu, jobs, rows)
+    seen: dict[uuid.UUID, float] = {}
+    polls = 0
+
+    async def worker() -> None:
+        nonlocal polls
+        for batch in batches:
+            job = await client.create_ingestion_job(batch)
+            schedule = await emu.job_schedule(job.job_id)
+            assert schedule is not None
+            await asyncio.sleep(max(0.0, schedule.finished_at_monotonic - time.monotonic()))
+            while True:
+                polls += 1
+                if (await client.get_ingestion_job(job.job_id)).is_terminal:
+                    break
+                await asyncio.sleep(0.001)  # clock granularity: at most a tick late
+            seen[job.job_id] = time.monotonic()
+
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return seen, polls
+
+
+async def _pipeline(
+    client: DebituraClient, emu: EmulatorProcess, jobs: int, rows: int, policy: PollPolicy
+) -> tuple[dict[uuid.UUID, float], int]:
+    seen: dict[uuid.UUID, float] = {}
+    flat = (row for batch in _batches(emu, jobs, rows) for row in batch)
+    async with client.ingest(flat, polling=policy, max_jobs_in_flight=8) as results:
+        async for result in results:
+            if result.job_id is not None:
+                seen[result.job_id] = time.monotonic()
+    return seen, results.summary.polls
+
+
+async def _one(preset: str, variant: str, *, jobs: int, scale: float) -> dict[str, Any]:
+    config = EmulatorConfig(
+        seed=SEED, time_scale=scale, store_notes=False, latency=LatencyModel.preset(preset)
+    )
+    async with EmulatorProcess(config) as emu:
+        async with DebituraClient(
+            emu.api_key, base_url=emu.url, budget=None, retry=retry_policy()
+        ) as client:
+            started = time.monotonic()
+            if variant == "oracle":
+                seen, polls = await _oracle(client, emu, jobs, 1000, 8)
+            else:
+                policy = PollPolicy.fixed(3.0) if variant == "naive" else PollPolicy()
+                seen, polls = await _pipeline(client, emu, jobs, 1000, policy.scaled(scale))
+            wall = time.monotonic() - started
+        finished = {uuid.UUID(j["jobId"]): j["finishedAtMonotonic"] for j in await emu.jobs()}
+    delays = [(t - finished[job_id]) * scale for job_id, t in seen.items() if job_id in finished]
+    return {
+        "jobs": len(seen),
+        "polls": polls,
+        "polls_per_job": polls / max(1, len(seen)),
+        "wall_model": wall * scale,
+        "delay_mean": sum(delays) / len(delays) if delays else float("nan"),
+        "delay_p90": percentile(delays, 0.9),
+    }
+
+
+async def run(*, quick: bool) -> Scenario:
+    jobs = 12 if quick else 32
+    scale = 100.0
+    presets = SCENARIOS[:2] if quick else SCENARIOS
+    scenario = Scenario(
+        key="P7",
+        title="polling against an oracle and the naive 3 s cadence, per latency scenario",
+        params={
+            "jobs": jobs,
+            "rows_per_job": 1000,
+            "in_flight": 8,
+            "time_scale": scale,
+            "scenarios": list(presets),
+        },
+    )
+    for preset in presets:
+        figures = {
+            variant: await _one(preset, variant, jobs=jobs, scale=scale)
+            for variant in ("oracle", "naive", "sdk")
+        }
+        scenario.figures[preset] = figures
+        oracle, naive, sdk = figures["oracle"], figures["naive"], figures["sdk"]
+        ratio = sdk["wall_model"] / oracle["wall_model"]
+        naive_ratio = naive["wall_model"] / oracle["wall_model"]
+        scenario.checks += [
+            Check(
+                metric=f"{preset}: wall / oracle",
+                value=ratio,
+                baseline=naive_ratio,
+                baseline_label="naive 3 s",
+                ratio=ratio / naive_ratio,
+                target=f"<= {WALL_TARGET}",
+                passed=ratio <= WALL_TARGET,
+            ),
+            Check(
+                metric=f"{preset}: polls / job",
+                value=sdk["polls_per_job"],
+                baseline=naive["polls_per_job"],
+                baseline_label="naive 3 s",
+                ratio=sdk["polls_per_job"] / naive["polls_per_job"],
+                target=f"<= {POLLS_TARGET}",
+                passed=sdk["polls_per_job"] <= POLLS_TARGET,
+            ),
+            Check(
+                metric=f"{preset}: mean delay",
+                unit="model s",
+                value=sdk["delay_mean"],
+                baseline=naive["delay_mean"],
+                baseline_label="naive 3 s",
+                note=f"p90 {sdk['delay_p90']:.2f} vs {naive['delay_p90']:.2f}",
+            ),
+        ]
+    return scenario

@@ -1,0 +1,151 @@
+"""The poll planner's estimators: what the server's answers say about durations, starts and pace.
+
+Pure and small: no clock, no randomness. :mod:`._polling` decides when to poll from these.
+
+* :class:`Samples` — a bounded window of recent values (durations, or processing offsets) with
+  empirical quantiles; old values fall out, so drifting servers are followed.
+* :func:`fifo_starts` — when each of our jobs starts, from a FIFO pool of ``workers`` fed with the
+  ends we know (finished jobs) or predict (running ones).
+* :func:`extrapolate` — a running job's end from its own progress: two observations give its pace
+  exactly; one gives it from where processing began (its start plus an offset, bounded by the
+  offsets seen so far).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+__all__ = ["Extrapolation", "FifoEntry", "Samples", "extrapolate", "fifo_starts", "quantile"]
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile of a non-empty ascending sequence."""
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    pos = min(max(q, 0.0), 1.0) * (len(sorted_values) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+class Samples:
+    """The last ``size`` values, with their quantiles (``None`` while empty)."""
+
+    def __init__(self, size: int) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._sorted: list[float] | None = None
+
+    def add(self, value: float) -> None:
+        if math.isfinite(value):
+            self._values.append(value)
+            self._sorted = None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def quantile(self, q: float) -> float | None:
+        if not self._values:
+            return None
+        if self._sorted is None:
+            self._sorted = sorted(self._values)
+        return quantile(self._sorted, q)
+
+
+@attrs.frozen
+class FifoEntry:
+    """One of our jobs in acceptance order, as the FIFO model sees it.
+
+    ``end`` is known (finished) or predicted; ``start`` is known for finished jobs only. A running
+    job's start lies in ``(not_before, started_by]``: ``not_before`` is the last instant it was seen
+    *Queued*, ``started_by`` the first it was seen *InProgress* (``inf`` if never).
+    """
+
+    accepted: float
+    start: float | None
+    end: float | None
+    not_before: float = -math.inf
+    started_by: float = math.inf
+
+
+def fifo_starts(
+    entries: Iterable[FifoEntry], workers: int | None, duration: float
+) -> list[float]:
+    """Each entry's start (known, or predicted from a FIFO pool of ``workers``).
+
+    Jobs start in acceptance order, each on the first free worker: its start is the latest of its
+    acceptance, the previous start, and (with ``workers`` jobs ahead of it still running) the
+    ``workers``-th latest end among the jobs ahead. Unknown ends are taken as start + ``duration``.
+    ``workers=None``: unbounded (every job starts when accepted, unless seen queued).
+    """
+    starts: list[float] = []
+    ends: list[float] = []  # min-heap of the `workers` latest ends so far
+    previous = -math.inf
+    for entry in entries:
+        if entry.start is not None:
+            start = entry.start
+        else:
+            start = max(entry.accepted, previous, entry.not_before)
+            if workers is not None and len(ends) >= workers:
+                start = max(start, ends[0])
+            start = min(start, entry.started_by)
+        starts.append(start)
+        previous = max(previous, start)
+        end = entry.end if entry.end is not None else start + duration
+        if workers is not None:
+            heapq.heappush(ends, end)
+            if len(ends) > workers:
+                heapq.heappop(ends)
+    return starts
+
+
+@attrs.frozen
+class Extrapolation:
+    """A running job's predicted end: ``end`` (best guess) within ``[earliest, latest]``."""
+
+    end: float
+    earliest: float
+    latest: float
+    exact: bool
+    """True when two observations fixed the pace (the window is only rounding)."""
+
+    @property
+    def spread(self) -> float:
+        return self.latest - self.earliest
+
+
+def extrapolate(
+    points: Sequence[tuple[float, int]],
+    rows: int,
+    start: float,
+    offsets: tuple[float, float, float],
+) -> Extrapolation | None:
+    """The end of a job processing ``rows`` from its progress ``points`` ``(t, processed > 0)``.
+
+    With two points the pace is measured. With one, processing began at ``start + offset`` where
+    ``offsets = (low, typical, high)`` bound the offset (seconds spent at ``processed = 0``):
+    a later beginning means a faster pace, so ``high`` gives the earliest end.
+    None when the points say nothing (no progress between them).
+    """
+    t1, k1 = points[-1]
+    remaining = max(rows - k1, 0)
+    if len(points) >= 2:
+        t0, k0 = points[-2]
+        if k1 <= k0 or t1 <= t0:
+            return None
+        pace = (t1 - t0) / (k1 - k0)
+        end = t1 + remaining * pace
+        slack = 2.0 * pace  # progress is reported in whole rows
+        return Extrapolation(end, max(t1, end - slack), end + slack, exact=True)
+    low, typical, high = offsets
+
+    def end_if(offset: float) -> float:
+        began = min(start + offset, t1)
+        return t1 + remaining * (t1 - began) / k1
+
+    latest, end, earliest = end_if(low), end_if(typical), end_if(high)
+    return Extrapolation(end, earliest, latest, exact=False)

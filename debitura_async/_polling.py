@@ -35,7 +35,7 @@ from collections.abc import Container, Hashable, Iterator
 
 import attrs
 
-from ._polling_model import FifoEntry, Samples, extrapolate, fifo_starts
+from ._polling_model import Extrapolation, FifoEntry, Samples, extrapolate, fifo_starts
 from ._polling_policy import Mode, PollPolicy, PollStats
 
 __all__ = ["PollPlanner", "PollPolicy", "PollStats"]
@@ -45,6 +45,11 @@ _IN_PROGRESS = 1
 _SCOUT_FRACTION = 0.12  # the scout's first poll, as a share of the prior duration
 _CENSORED_SHRINK = 0.75  # a job found done at its first poll ended at most then: count it shorter
 _HISTORY = 64
+_SCOUTS = 3  # jobs measured early while nothing is known (one could be an outlier)
+_WARM_UP = 4  # until so many durations are known, first polls go at half the shortest one
+_Q_LOW, _Q_HIGH = 0.1, 0.9  # the first poll's duration quantile at economy 0 and 1
+_TOLERANCE = 0.04  # an end predicted within this share of a typical duration needs no probe
+_EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
 
 
 @attrs.define
@@ -61,8 +66,11 @@ class _Job:
     not_before: float = -math.inf  # last seen Queued
     started_by: float = math.inf  # first seen InProgress
     blank_polls: int = 0  # polls that showed no progress yet (Queued, or InProgress at 0 rows)
+    zero_at: float = -math.inf  # last seen Queued or InProgress at zero rows
     points: list[tuple[float, int]] = attrs.field(factory=list)
     sampled: bool = False  # its duration already entered the window (calibration)
+    explore: bool = False  # probe it even if one answer looks conclusive (keeps the model honest)
+    guess: float | None = None  # the end its first progress answer predicted
     forced: float | None = None  # retry_later's due, until the next answer
 
 
@@ -84,8 +92,13 @@ class PollPlanner:
         self._seq = 0
         self._durations = Samples(self.policy.window)  # seconds, for a reference-size job
         self._offsets = Samples(self.policy.window)  # seconds at zero rows after the start
+        self._shares = Samples(self.policy.window)  # the same as shares of the job's duration
+        self._explore_every = _EXPLORE_MIN
+        self._explore_countdown = 0
         self._calibrated = False
         self._workers: int | None = None
+        self._workers_floor = 1  # our jobs seen running side by side
+        self._queued_seen: deque[tuple[int, float]] = deque(maxlen=16)  # (seq, t) seen Queued
         self._counts = dict.fromkeys(
             ("added", "finished", "polls", "first", "first_done", "queued", "probe", "early"), 0
         )
@@ -179,17 +192,43 @@ class PollPlanner:
             value = prior if median is None else min(prior, median)
         return self._g(rows) * value
 
-    def _offset_bounds(self) -> tuple[float, float, float]:
+    def _offset_model(self) -> tuple[tuple[float, float, float], bool]:
+        """Bounds of the time jobs spend at zero rows, and whether it scales with duration.
+
+        Seconds (a fixed set-up time) or shares of the duration (a slow path slowing all of a
+        job): whichever varies less across the jobs whose pace was measured."""
         if len(self._offsets) >= 3:
-            lo, mid, hi = (self._offsets.quantile(q) for q in (0.1, 0.5, 0.9))
-            return lo or 0.0, mid or 0.0, hi or 0.0
+            secs = tuple(self._offsets.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
+            shares = tuple(self._shares.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
+            typical = self._duration(self.policy.reference_rows, 0.5)
+            proportional = (shares[2] - shares[0]) * typical < secs[2] - secs[0]
+            return (shares if proportional else secs), proportional  # type: ignore[return-value]
         high = self.policy.expected_base
         if self._calibrated:
             high = min(high, 0.25 * self._duration(self.policy.reference_rows, 0.5))
-        return 0.0, 0.5 * high, high
+        return (0.0, 0.5 * high, high), False
+
+    def _extrapolate(self, job: _Job) -> Extrapolation | None:
+        bounds, proportional = self._offset_model()
+        return extrapolate(
+            job.points,
+            job.rows,
+            job.start,
+            bounds,
+            proportional=proportional,
+            began_after=job.zero_at,
+        )
 
     def _first_quantile(self) -> float:
-        return 0.1 + 0.8 * self.economy
+        return _Q_LOW + (_Q_HIGH - _Q_LOW) * self.economy
+
+    def _first_wait(self, rows: int) -> float:
+        """From a job's start to its first poll: a low quantile of recent durations (higher as
+        the economy grows); while few are known, half the shortest (an answer mid-job is
+        worth more than a guess)."""
+        if len(self._durations) < _WARM_UP:
+            return 0.5 * self._duration(rows, 0.0)
+        return self._duration(rows, self._first_quantile())
 
     # -- API -------------------------------------------------------------------------------------
 
@@ -301,12 +340,13 @@ class PollPlanner:
         self, job: _Job, *, status: int, processed: int, total: int, now: float
     ) -> None:
         job.rows = max(job.rows, total)
+        if processed <= 0:
+            job.zero_at = max(job.zero_at, now)
         if status == _QUEUED:
             job.not_before = max(job.not_before, now)
             job.blank_polls += 1
-            ahead = sum(1 for j in self._jobs.values() if j.seq < job.seq)
-            if ahead > 0:
-                self._workers = ahead if self._workers is None else min(self._workers, ahead)
+            self._queued_seen.append((job.seq, now))
+            self._update_workers()
             return
         job.started_by = min(job.started_by, now)
         job.start = min(job.start, now)
@@ -316,18 +356,53 @@ class PollPlanner:
                 for j in self._jobs.values()
                 if j.seq < job.seq and j.started_by <= now and self._predicted_end(j) > now
             )
-            self._workers = max(self._workers, beside)
+            self._workers_floor = max(self._workers_floor, beside)
+            self._update_workers()
         if processed <= 0:
             job.blank_polls += 1
             return
+        if not job.points and processed < 0.6 * max(job.rows, 1):
+            self._explore_countdown -= 1
+            if self._explore_countdown <= 0:
+                job.explore = True
+                self._explore_countdown = self._explore_every
         if not job.points or processed > job.points[-1][1]:
             job.points = [*job.points[-1:], (now, processed)]
         self._learn_offset(job)
-        if not self._calibrated and not job.sampled:
-            ex = extrapolate(job.points, job.rows, job.start, self._offset_bounds())
+        self._validate(job)
+        if len(self._durations) < _WARM_UP and not job.sampled:
+            ex = self._extrapolate(job)
             if ex is not None and (ex.exact or ex.spread <= 0.1 * (ex.end - job.start)):
                 self._durations.add((ex.end - job.start) / self._g(job.rows))
                 self._calibrated = job.sampled = True
+
+    def _update_workers(self) -> None:
+        """A job Queued at ``t`` had every worker busy with our jobs ahead of it still unfinished
+        at ``t``: their number bounds the workers (recounted as ends become known)."""
+        ends = {seq: entry.end for seq, entry in self._history}
+        bound: int | None = None
+        for seq, t in self._queued_seen:
+            ahead = sum(1 for j in self._jobs.values() if j.seq < seq)
+            ahead += sum(1 for s, end in ends.items() if s < seq and end is not None and end > t)
+            if ahead > 0:
+                bound = ahead if bound is None else min(bound, ahead)
+        if bound is not None:
+            self._workers = max(bound, self._workers_floor)
+
+    def _validate(self, job: _Job) -> None:
+        """Did the one-answer prediction of an explored job hold? Explore less while it does."""
+        ex = self._extrapolate(job)
+        if ex is None:
+            return
+        if len(job.points) == 1:
+            job.guess = ex.end
+        elif job.explore and job.guess is not None:
+            typical = self._duration(job.rows, 0.5)
+            held = abs(job.guess - ex.end) <= _TOLERANCE * typical
+            every = self._explore_every * 2 if held else _EXPLORE_MIN
+            self._explore_every = min(max(every, _EXPLORE_MIN), _EXPLORE_MAX)
+            self._explore_countdown = min(self._explore_countdown, self._explore_every)
+            job.guess = None
 
     def _learn_offset(self, job: _Job) -> None:
         if len(job.points) < 2:
@@ -335,12 +410,15 @@ class PollPlanner:
         (t0, k0), (t1, k1) = job.points[-2:]
         pace = (t1 - t0) / (k1 - k0)
         began = t1 - k1 * pace
-        if began >= job.start - 2 * pace:
-            self._offsets.add(max(0.0, began - job.start))
+        end = t1 + max(job.rows - k1, 0) * pace
+        if began >= job.start - 2 * pace and end > job.start:
+            offset = max(0.0, began - job.start)
+            self._offsets.add(offset)
+            self._shares.add(offset / (end - job.start))
 
     def _predicted_end(self, job: _Job) -> float:
         if job.points:
-            ex = extrapolate(job.points, job.rows, job.start, self._offset_bounds())
+            ex = self._extrapolate(job)
             if ex is not None:
                 return max(ex.end, job.last_poll or ex.end)
         end = job.start + self._duration(job.rows, 0.5)
@@ -349,7 +427,7 @@ class PollPlanner:
     def _finish(self, job: _Job, now: float) -> None:
         self._counts["finished"] += 1
         if job.points:
-            ex = extrapolate(job.points, job.rows, job.start, self._offset_bounds())
+            ex = self._extrapolate(job)
             end = now if ex is None else min(now, max(ex.end, job.last_poll or ex.end))
             if not job.sampled:
                 self._durations.add((end - job.start) / self._g(job.rows))
@@ -360,6 +438,8 @@ class PollPlanner:
                 self._durations.add(_CENSORED_SHRINK * (now - job.start) / self._g(job.rows))
         self._history.append((job.seq, FifoEntry(job.accepted, job.start, end)))
         self._drop(job)
+        if self._queued_seen:
+            self._update_workers()
 
     def _drop(self, job: _Job) -> None:
         del self._jobs[job.key]
@@ -377,13 +457,12 @@ class PollPlanner:
             (e for _, e in entries), self._workers, self._duration(self.policy.reference_rows, 0.5)
         )
         by_seq = {seq: start for (seq, _), start in zip(entries, starts, strict=True)}
-        scout = None
-        if not self._calibrated:
-            scout = next((j for j in active if not j.points), None)
+        # Until a duration is measured, the first few jobs look early; the others wait for them.
+        scouts = set() if self._calibrated else {j.seq for j in active[:_SCOUTS]}
         for job in active:
             job.start = by_seq[job.seq]
             if job.forced is None:
-                job.due = self._clamp(job, self._plan(job, scout=job is scout))
+                job.due = self._clamp(job, self._plan(job, scout=job.seq in scouts))
 
     def _entry(self, job: _Job) -> FifoEntry:
         end = self._predicted_end(job) if job.points else None
@@ -407,7 +486,7 @@ class PollPlanner:
                 return job.start + _SCOUT_FRACTION * typical * 2.0**job.blank_polls
             return job.start + typical
         job.kind = "first"
-        due = job.start + self._duration(job.rows, self._first_quantile())
+        due = job.start + self._first_wait(job.rows)
         if job.blank_polls and job.last_poll is not None and job.started_by < math.inf:
             due = max(due, job.last_poll + (0.1 + 0.2 * e) * typical)
         return due
@@ -415,12 +494,12 @@ class PollPlanner:
     def _plan_running(self, job: _Job, typical: float) -> float:
         e = self.economy
         t1 = job.points[-1][0]
-        ex = extrapolate(job.points, job.rows, job.start, self._offset_bounds())
+        ex = self._extrapolate(job)
         if ex is None:  # no progress between two answers: look again a little later
             job.kind = "probe"
             return t1 + 0.25 * typical
-        tolerance = (0.02 + 0.3 * e) * typical
-        if ex.exact or ex.spread <= tolerance or e >= 2 / 3:
+        tolerance = (_TOLERANCE + 0.3 * e) * typical
+        if ex.exact or e >= 2 / 3 or (ex.spread <= tolerance and not job.explore):
             job.kind = "end"
             margin = (0.004 + 0.03 * e) * typical
             aim = ex.end if ex.exact else ex.end + (0.25 + 0.5 * e) * (ex.latest - ex.end)

@@ -123,13 +123,18 @@ def extrapolate(
     rows: int,
     start: float,
     offsets: tuple[float, float, float],
+    *,
+    proportional: bool = False,
+    began_after: float = -math.inf,
 ) -> Extrapolation | None:
     """The end of a job processing ``rows`` from its progress ``points`` ``(t, processed > 0)``.
 
-    With two points the pace is measured. With one, processing began at ``start + offset`` where
-    ``offsets = (low, typical, high)`` bound the offset (seconds spent at ``processed = 0``):
-    a later beginning means a faster pace, so ``high`` gives the earliest end.
-    None when the points say nothing (no progress between them).
+    With two points the pace is measured. With one, processing began some *offset* after
+    ``start`` (the time spent at ``processed = 0``), bounded by ``offsets = (low, typical, high)``:
+    seconds, or with ``proportional`` shares of the job's whole duration. A later beginning
+    means a faster pace, so ``high`` gives the earliest end. None when the points say nothing
+    (no progress between them). ``began_after``: processing had not begun then (the job was last
+    seen Queued, or InProgress at zero rows).
     """
     t1, k1 = points[-1]
     remaining = max(rows - k1, 0)
@@ -141,11 +146,18 @@ def extrapolate(
         end = t1 + remaining * pace
         slack = 2.0 * pace  # progress is reported in whole rows
         return Extrapolation(end, max(t1, end - slack), end + slack, exact=True)
-    low, typical, high = offsets
+    elapsed = max(t1 - start, 0.0)
+    done = min(k1 / max(rows, 1), 1.0)
 
     def end_if(offset: float) -> float:
-        began = min(start + offset, t1)
+        if proportional:  # done = (elapsed - offset * d) / ((1 - offset) * d)
+            share = min(max(offset, 0.0), 0.95)
+            duration = elapsed / (share + done * (1.0 - share))
+            if start + share * duration >= began_after:
+                return max(t1, start + duration)
+            offset = 0.0
+        began = min(max(start + offset, began_after), t1)
         return t1 + remaining * (t1 - began) / k1
 
-    latest, end, earliest = end_if(low), end_if(typical), end_if(high)
+    latest, end, earliest = end_if(offsets[0]), end_if(offsets[1]), end_if(offsets[2])
     return Extrapolation(end, earliest, latest, exact=False)

@@ -35,7 +35,14 @@ from collections.abc import Container, Hashable, Iterator
 
 import attrs
 
-from ._polling_model import Extrapolation, FifoEntry, Samples, extrapolate, fifo_starts
+from ._polling_model import (
+    Extrapolation,
+    FifoEntry,
+    Samples,
+    extrapolate,
+    fifo_misfit,
+    fifo_starts,
+)
 from ._polling_policy import Mode, PollPolicy, PollStats
 
 __all__ = ["PollPlanner", "PollPolicy", "PollStats"]
@@ -67,6 +74,7 @@ class _Job:
     started_by: float = math.inf  # first seen InProgress
     blank_polls: int = 0  # polls that showed no progress yet (Queued, or InProgress at 0 rows)
     zero_at: float = -math.inf  # last seen Queued or InProgress at zero rows
+    started_idle: float | None = None  # first seen InProgress, at zero rows
     points: list[tuple[float, int]] = attrs.field(factory=list)
     sampled: bool = False  # its duration already entered the window (calibration)
     explore: bool = False  # probe it even if one answer looks conclusive (keeps the model honest)
@@ -97,8 +105,9 @@ class PollPlanner:
         self._explore_countdown = 0
         self._calibrated = False
         self._workers: int | None = None
-        self._workers_floor = 1  # our jobs seen running side by side
-        self._queued_seen: deque[tuple[int, float]] = deque(maxlen=16)  # (seq, t) seen Queued
+        self._queueing_seen = False
+        self._max_active = 0
+        self._forgotten = False  # the history has dropped jobs (its first ones lack context)
         self._counts = dict.fromkeys(
             ("added", "finished", "polls", "first", "first_done", "queued", "probe", "early"), 0
         )
@@ -217,6 +226,7 @@ class PollPlanner:
             bounds,
             proportional=proportional,
             began_after=job.zero_at,
+            start_latest=job.started_idle,
         )
 
     def _first_quantile(self) -> float:
@@ -242,6 +252,7 @@ class PollPlanner:
         self._seq += 1
         self._counts["added"] += 1
         self._jobs[key] = job
+        self._max_active = max(self._max_active, len(self._jobs))
         if self.policy.strategy == "fixed":
             job.due = now + self.policy.interval
         self._replan()
@@ -279,7 +290,7 @@ class PollPlanner:
         if job is None:
             return
         end = now if now is not None else (job.last_poll or job.due)
-        self._history.append((job.seq, FifoEntry(job.accepted, job.start, max(end, job.start))))
+        self._remember(job, max(end, job.start))
         self._replan()
 
     discard = remove
@@ -345,21 +356,16 @@ class PollPlanner:
         if status == _QUEUED:
             job.not_before = max(job.not_before, now)
             job.blank_polls += 1
-            self._queued_seen.append((job.seq, now))
-            self._update_workers()
+            self._queueing_seen = True
+            self._fit_workers()
             return
         job.started_by = min(job.started_by, now)
         job.start = min(job.start, now)
-        if self._workers is not None:
-            beside = 1 + sum(
-                1
-                for j in self._jobs.values()
-                if j.seq < job.seq and j.started_by <= now and self._predicted_end(j) > now
-            )
-            self._workers_floor = max(self._workers_floor, beside)
-            self._update_workers()
         if processed <= 0:
             job.blank_polls += 1
+            if job.started_idle is None:
+                job.started_idle = now
+                self._fit_workers()
             return
         if not job.points and processed < 0.6 * max(job.rows, 1):
             self._explore_countdown -= 1
@@ -376,18 +382,24 @@ class PollPlanner:
                 self._durations.add((ex.end - job.start) / self._g(job.rows))
                 self._calibrated = job.sampled = True
 
-    def _update_workers(self) -> None:
-        """A job Queued at ``t`` had every worker busy with our jobs ahead of it still unfinished
-        at ``t``: their number bounds the workers (recounted as ends become known)."""
-        ends = {seq: entry.end for seq, entry in self._history}
-        bound: int | None = None
-        for seq, t in self._queued_seen:
-            ahead = sum(1 for j in self._jobs.values() if j.seq < seq)
-            ahead += sum(1 for s, end in ends.items() if s < seq and end is not None and end > t)
-            if ahead > 0:
-                bound = ahead if bound is None else min(bound, ahead)
-        if bound is not None:
-            self._workers = max(bound, self._workers_floor)
+    def _fit_workers(self) -> None:
+        """The server's apparent parallelism: the pool size whose FIFO starts best explain every
+        Queued / InProgress answer of the recent jobs (ties: the larger pool, whose error costs
+        a poll rather than a late one). None until some queueing was seen."""
+        if not self._queueing_seen:
+            return
+        entries = self._fifo_entries()
+        typical = self._duration(self.policy.reference_rows, 0.5)
+        (_, _, high), proportional = self._offset_model()
+        setup = high * typical if proportional else high
+        top = max(self._max_active, 1)
+        skip = top if self._forgotten else 0
+        best, best_misfit = top, math.inf
+        for workers in range(top, 0, -1):
+            misfit = fifo_misfit(entries, workers, typical, setup, skip)
+            if misfit < best_misfit - 1e-9:
+                best, best_misfit = workers, misfit
+        self._workers = None if best >= top else best
 
     def _validate(self, job: _Job) -> None:
         """Did the one-answer prediction of an explored job hold? Explore less while it does."""
@@ -432,14 +444,26 @@ class PollPlanner:
             if not job.sampled:
                 self._durations.add((end - job.start) / self._g(job.rows))
                 self._calibrated = True
-        else:  # found done at its first look: it ended some time before now
-            end = now
+        else:  # found done without a progress answer: it ended some time before now
+            # (the model's guess, not `now`: a late end would delay every FIFO successor)
+            end = min(now, max(job.start + self._duration(job.rows, 0.5), job.last_poll or -1.0))
             if not job.sampled and now > job.start:
                 self._durations.add(_CENSORED_SHRINK * (now - job.start) / self._g(job.rows))
-        self._history.append((job.seq, FifoEntry(job.accepted, job.start, end)))
+        self._remember(job, end)
         self._drop(job)
-        if self._queued_seen:
-            self._update_workers()
+        self._fit_workers()
+
+    def _remember(self, job: _Job, end: float) -> None:
+        self._forgotten = self._forgotten or len(self._history) == self._history.maxlen
+        entry = FifoEntry(
+            job.accepted,
+            job.start,
+            end,
+            job.not_before,
+            job.started_by,
+            idle_at=job.started_idle,
+        )
+        self._history.append((job.seq, entry))
 
     def _drop(self, job: _Job) -> None:
         del self._jobs[job.key]
@@ -450,13 +474,11 @@ class PollPlanner:
         if self.policy.strategy == "fixed" or not self._jobs:
             return
         active = sorted(self._jobs.values(), key=lambda j: j.seq)
-        entries = sorted(
-            [*self._history, *((j.seq, self._entry(j)) for j in active)], key=lambda e: e[0]
-        )
+        seqs = sorted([*(seq for seq, _ in self._history), *(j.seq for j in active)])
         starts = fifo_starts(
-            (e for _, e in entries), self._workers, self._duration(self.policy.reference_rows, 0.5)
+            self._fifo_entries(), self._workers, self._duration(self.policy.reference_rows, 0.5)
         )
-        by_seq = {seq: start for (seq, _), start in zip(entries, starts, strict=True)}
+        by_seq = dict(zip(seqs, starts, strict=True))
         # Until a duration is measured, the first few jobs look early; the others wait for them.
         scouts = set() if self._calibrated else {j.seq for j in active[:_SCOUTS]}
         for job in active:
@@ -464,9 +486,17 @@ class PollPlanner:
             if job.forced is None:
                 job.due = self._clamp(job, self._plan(job, scout=job.seq in scouts))
 
+    def _fifo_entries(self) -> list[FifoEntry]:
+        """Recent finished jobs and the tracked ones, in acceptance order."""
+        entries = [*self._history, *((j.seq, self._entry(j)) for j in self._jobs.values())]
+        entries.sort(key=lambda e: e[0])
+        return [e for _, e in entries]
+
     def _entry(self, job: _Job) -> FifoEntry:
         end = self._predicted_end(job) if job.points else None
-        return FifoEntry(job.accepted, None, end, job.not_before, job.started_by)
+        return FifoEntry(
+            job.accepted, None, end, job.not_before, job.started_by, idle_at=job.started_idle
+        )
 
     def _clamp(self, job: _Job, due: float) -> float:
         p = self.policy

@@ -20,7 +20,15 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-__all__ = ["Extrapolation", "FifoEntry", "Samples", "extrapolate", "fifo_starts", "quantile"]
+__all__ = [
+    "Extrapolation",
+    "FifoEntry",
+    "Samples",
+    "extrapolate",
+    "fifo_misfit",
+    "fifo_starts",
+    "quantile",
+]
 
 
 def quantile(sorted_values: Sequence[float], q: float) -> float:
@@ -70,10 +78,16 @@ class FifoEntry:
     end: float | None
     not_before: float = -math.inf
     started_by: float = math.inf
+    idle_at: float | None = None
+    """First seen InProgress at zero rows: it started shortly before (within its set-up time)."""
 
 
 def fifo_starts(
-    entries: Iterable[FifoEntry], workers: int | None, duration: float
+    entries: Iterable[FifoEntry],
+    workers: int | None,
+    duration: float,
+    *,
+    blind: bool = False,
 ) -> list[float]:
     """Each entry's start (known, or predicted from a FIFO pool of ``workers``).
 
@@ -81,18 +95,21 @@ def fifo_starts(
     acceptance, the previous start, and (with ``workers`` jobs ahead of it still running) the
     ``workers``-th latest end among the jobs ahead. Unknown ends are taken as start + ``duration``.
     ``workers=None``: unbounded (every job starts when accepted, unless seen queued).
+    ``blind``: predict every start from the pool alone (ignoring what was seen), to test a
+    ``workers`` value against the observations (:func:`fifo_misfit`).
     """
     starts: list[float] = []
     ends: list[float] = []  # min-heap of the `workers` latest ends so far
     previous = -math.inf
     for entry in entries:
-        if entry.start is not None:
+        if entry.start is not None and not blind:
             start = entry.start
         else:
-            start = max(entry.accepted, previous, entry.not_before)
+            start = max(entry.accepted, previous)
             if workers is not None and len(ends) >= workers:
                 start = max(start, ends[0])
-            start = min(start, entry.started_by)
+            if not blind:
+                start = min(max(start, entry.not_before), entry.started_by)
         starts.append(start)
         previous = max(previous, start)
         end = entry.end if entry.end is not None else start + duration
@@ -101,6 +118,23 @@ def fifo_starts(
             if len(ends) > workers:
                 heapq.heappop(ends)
     return starts
+
+
+def fifo_misfit(
+    entries: Sequence[FifoEntry], workers: int, duration: float, setup: float, skip: int = 0
+) -> float:
+    """Seconds by which a pool of ``workers`` contradicts what was seen of the starts.
+
+    A job seen Queued at ``t`` must start after ``t``; one seen InProgress at ``t`` by ``t``; one
+    first seen InProgress at zero rows at ``t`` after ``t - setup``. The first ``skip`` entries
+    (whose predecessors are forgotten) are not judged."""
+    starts = fifo_starts(entries, workers, duration, blind=True)
+    misfit = 0.0
+    for entry, start in list(zip(entries, starts, strict=True))[skip:]:
+        misfit += max(0.0, entry.not_before - start) + max(0.0, start - entry.started_by)
+        if entry.idle_at is not None:
+            misfit += max(0.0, entry.idle_at - setup - start)
+    return misfit
 
 
 @attrs.frozen
@@ -126,6 +160,7 @@ def extrapolate(
     *,
     proportional: bool = False,
     began_after: float = -math.inf,
+    start_latest: float | None = None,
 ) -> Extrapolation | None:
     """The end of a job processing ``rows`` from its progress ``points`` ``(t, processed > 0)``.
 
@@ -134,7 +169,8 @@ def extrapolate(
     seconds, or with ``proportional`` shares of the job's whole duration. A later beginning
     means a faster pace, so ``high`` gives the earliest end. None when the points say nothing
     (no progress between them). ``began_after``: processing had not begun then (the job was last
-    seen Queued, or InProgress at zero rows).
+    seen Queued, or InProgress at zero rows). ``start_latest``: the start is only known to lie in
+    ``[start, start_latest]`` (the earliest end assumes the latest start).
     """
     t1, k1 = points[-1]
     remaining = max(rows - k1, 0)
@@ -144,12 +180,13 @@ def extrapolate(
             return None
         pace = (t1 - t0) / (k1 - k0)
         end = t1 + remaining * pace
-        slack = 2.0 * pace  # progress is reported in whole rows
+        # progress is reported in whole rows: the pace is known to 1 row in k1 - k0
+        slack = pace * (2.0 + remaining / (k1 - k0))
         return Extrapolation(end, max(t1, end - slack), end + slack, exact=True)
-    elapsed = max(t1 - start, 0.0)
     done = min(k1 / max(rows, 1), 1.0)
 
-    def end_if(offset: float) -> float:
+    def end_if(offset: float, start: float) -> float:
+        elapsed = max(t1 - start, 0.0)
         if proportional:  # done = (elapsed - offset * d) / ((1 - offset) * d)
             share = min(max(offset, 0.0), 0.95)
             duration = elapsed / (share + done * (1.0 - share))
@@ -159,5 +196,8 @@ def extrapolate(
         began = min(max(start + offset, began_after), t1)
         return t1 + remaining * (t1 - began) / k1
 
-    latest, end, earliest = end_if(offsets[0]), end_if(offsets[1]), end_if(offsets[2])
+    late_start = start if start_latest is None else min(max(start, start_latest), t1)
+    latest = end_if(offsets[0], start)
+    end = end_if(offsets[1], start)
+    earliest = end_if(offsets[2], late_start)
     return Extrapolation(end, earliest, latest, exact=False)

@@ -53,7 +53,7 @@ _SCOUT_FRACTION = 0.12  # the scout's first poll, as a share of the prior durati
 _CENSORED_SHRINK = 0.75  # a job found done at its first poll ended at most then: count it shorter
 _HISTORY = 64
 _SCOUTS = 3  # jobs measured early while nothing is known (one could be an outlier)
-_WARM_UP = 4  # until so many durations are known, first polls go at half the shortest one
+_WARM_UP = 6  # until so many durations are known, first polls go at half the shortest one
 _Q_LOW, _Q_HIGH = 0.1, 0.9  # the first poll's duration quantile at economy 0 and 1
 _TOLERANCE = 0.04  # an end predicted within this share of a typical duration needs no probe
 _EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
@@ -201,24 +201,25 @@ class PollPlanner:
             value = prior if median is None else min(prior, median)
         return self._g(rows) * value
 
-    def _offset_model(self) -> tuple[tuple[float, float, float], bool]:
+    def _offset_model(self, *, other: bool = False) -> tuple[tuple[float, float, float], bool]:
         """Bounds of the time jobs spend at zero rows, and whether it scales with duration.
 
         Seconds (a fixed set-up time) or shares of the duration (a slow path slowing all of a
-        job): whichever varies less across the jobs whose pace was measured."""
+        job): whichever varies less across the jobs whose pace was measured (``other``: the
+        one that varies more, to see whether the two disagree about a job)."""
         if len(self._offsets) >= 3:
             secs = tuple(self._offsets.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
             shares = tuple(self._shares.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
             typical = self._duration(self.policy.reference_rows, 0.5)
-            proportional = (shares[2] - shares[0]) * typical < secs[2] - secs[0]
+            proportional = ((shares[2] - shares[0]) * typical < secs[2] - secs[0]) != other
             return (shares if proportional else secs), proportional  # type: ignore[return-value]
         high = self.policy.expected_base
         if self._calibrated:
             high = min(high, 0.25 * self._duration(self.policy.reference_rows, 0.5))
         return (0.0, 0.5 * high, high), False
 
-    def _extrapolate(self, job: _Job) -> Extrapolation | None:
-        bounds, proportional = self._offset_model()
+    def _extrapolate(self, job: _Job, *, other: bool = False) -> Extrapolation | None:
+        bounds, proportional = self._offset_model(other=other)
         return extrapolate(
             job.points,
             job.rows,
@@ -234,9 +235,9 @@ class PollPlanner:
 
     def _first_wait(self, rows: int) -> float:
         """From a job's start to its first poll: a low quantile of recent durations (higher as
-        the economy grows); while few are known, half the shortest (an answer mid-job is
-        worth more than a guess)."""
-        if len(self._durations) < _WARM_UP:
+        the economy grows); while too few are known to tell that quantile, a share of the
+        shortest (an answer mid-job is worth more than a guess)."""
+        if len(self._durations) < _WARM_UP:  # too few to tell a quantile: below the shortest
             return 0.5 * self._duration(rows, 0.0)
         return self._duration(rows, self._first_quantile())
 
@@ -367,13 +368,14 @@ class PollPlanner:
                 job.started_idle = now
                 self._fit_workers()
             return
-        if not job.points and processed < 0.6 * max(job.rows, 1):
+        first_point = not job.points
+        if not job.points or processed > job.points[-1][1]:
+            job.points = [*job.points[-1:], (now, processed)]
+        if first_point and self._models_disagree(job):
             self._explore_countdown -= 1
             if self._explore_countdown <= 0:
                 job.explore = True
                 self._explore_countdown = self._explore_every
-        if not job.points or processed > job.points[-1][1]:
-            job.points = [*job.points[-1:], (now, processed)]
         self._learn_offset(job)
         self._validate(job)
         if len(self._durations) < _WARM_UP and not job.sampled:
@@ -400,6 +402,16 @@ class PollPlanner:
             if misfit < best_misfit - 1e-9:
                 best, best_misfit = workers, misfit
         self._workers = None if best >= top else best
+
+    def _models_disagree(self, job: _Job) -> bool:
+        """Would a fixed set-up time and a proportional one predict different ends for this job
+        (one answer, early in its work)? Then only a probe tells which holds."""
+        if len(self._offsets) < 3:
+            return False
+        ex, alt = self._extrapolate(job), self._extrapolate(job, other=True)
+        if ex is None or alt is None or ex.exact:
+            return False
+        return abs(ex.end - alt.end) > _TOLERANCE * self._duration(job.rows, 0.5)
 
     def _validate(self, job: _Job) -> None:
         """Did the one-answer prediction of an explored job hold? Explore less while it does."""

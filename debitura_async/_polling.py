@@ -39,6 +39,7 @@ from ._polling_model import (
     Extrapolation,
     FifoEntry,
     Samples,
+    best_first_wait,
     extrapolate,
     fifo_misfit,
     fifo_starts,
@@ -54,7 +55,7 @@ _CENSORED_SHRINK = 0.75  # a job found done at its first poll ended at most then
 _HISTORY = 64
 _SCOUTS = 3  # jobs measured early while nothing is known (one could be an outlier)
 _WARM_UP = 6  # until so many durations are known, first polls go at half the shortest one
-_Q_LOW, _Q_HIGH = 0.1, 0.9  # the first poll's duration quantile at economy 0 and 1
+_PRICE_LOW, _PRICE_HIGH = 0.05, 1.0  # a poll's price in shares of a typical duration
 _TOLERANCE = 0.04  # an end predicted within this share of a typical duration needs no probe
 _EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
 
@@ -104,6 +105,7 @@ class PollPlanner:
         self._explore_every = _EXPLORE_MIN
         self._explore_countdown = 0
         self._calibrated = False
+        self._wait_cache: tuple[tuple[int, float], float] | None = None
         self._workers: int | None = None
         self._queueing_seen = False
         self._max_active = 0
@@ -230,8 +232,11 @@ class PollPlanner:
             start_latest=job.started_idle,
         )
 
-    def _first_quantile(self) -> float:
-        return _Q_LOW + (_Q_HIGH - _Q_LOW) * self.economy
+    def poll_price(self) -> float:
+        """What one poll is worth, in seconds of detection delay, at the current economy
+        (geometric between 0.5 % and 25 % of a typical reference-size job's duration)."""
+        typical = self._duration(self.policy.reference_rows, 0.5)
+        return typical * _PRICE_LOW * (_PRICE_HIGH / _PRICE_LOW) ** self.economy
 
     def _first_wait(self, rows: int) -> float:
         """From a job's start to its first poll: a low quantile of recent durations (higher as
@@ -239,7 +244,11 @@ class PollPlanner:
         shortest (an answer mid-job is worth more than a guess)."""
         if len(self._durations) < _WARM_UP:  # too few to tell a quantile: below the shortest
             return 0.5 * self._duration(rows, 0.0)
-        return self._duration(rows, self._first_quantile())
+        key = (self._durations.version, self.economy)
+        if self._wait_cache is None or self._wait_cache[0] != key:
+            wait = best_first_wait(self._durations.sorted(), self.poll_price())
+            self._wait_cache = (key, wait)
+        return self._g(rows) * self._wait_cache[1]
 
     # -- API -------------------------------------------------------------------------------------
 
@@ -541,7 +550,7 @@ class PollPlanner:
             job.kind = "probe"
             return t1 + 0.25 * typical
         tolerance = (_TOLERANCE + 0.3 * e) * typical
-        if ex.exact or e >= 2 / 3 or (ex.spread <= tolerance and not job.explore):
+        if ex.exact or (ex.spread <= tolerance and not (job.explore and e < 2 / 3)):
             job.kind = "end"
             margin = (0.004 + 0.03 * e) * typical
             aim = ex.end if ex.exact else ex.end + (0.25 + 0.5 * e) * (ex.latest - ex.end)

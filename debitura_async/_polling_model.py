@@ -24,6 +24,7 @@ __all__ = [
     "Extrapolation",
     "FifoEntry",
     "Samples",
+    "best_first_wait",
     "extrapolate",
     "fifo_misfit",
     "fifo_starts",
@@ -47,21 +48,45 @@ class Samples:
     def __init__(self, size: int) -> None:
         self._values: deque[float] = deque(maxlen=size)
         self._sorted: list[float] | None = None
+        self.version = 0  # counts additions (for caches of derived values)
 
     def add(self, value: float) -> None:
         if math.isfinite(value):
             self._values.append(value)
             self._sorted = None
+            self.version += 1
 
     def __len__(self) -> int:
         return len(self._values)
 
+    def sorted(self) -> list[float]:
+        if self._sorted is None:
+            self._sorted = sorted(self._values)
+        return self._sorted
+
     def quantile(self, q: float) -> float | None:
         if not self._values:
             return None
-        if self._sorted is None:
-            self._sorted = sorted(self._values)
-        return quantile(self._sorted, q)
+        return quantile(self.sorted(), q)
+
+
+def best_first_wait(durations: Sequence[float], price: float) -> float:
+    """The first-poll wait ``w`` minimising expected delay + ``price`` x expected extra polls.
+
+    Over the empirical ``durations`` (ascending): a job shorter than ``w`` is seen ``w - d`` late
+    with one poll; a longer one is caught mid-job, and its progress places a second poll just
+    after its end (one more poll, no delay). ``price`` is what one poll is worth in seconds of
+    delay: small spends polls to cut delay, large saves them.
+    """
+    n = len(durations)
+    best, best_cost = durations[0], math.inf
+    below = 0.0  # sum of the durations shorter than the candidate
+    for i, w in enumerate(durations):
+        cost = (i * w - below) / n + price * (n - i - 1) / n
+        if cost < best_cost - 1e-12:
+            best, best_cost = w, cost
+        below += w
+    return best
 
 
 @attrs.frozen

@@ -91,7 +91,9 @@ class ServerModel:
 
 
 SCENARIOS: tuple[ServerModel, ...] = (
-    ServerModel("guide-like", 8, _linear(1.0, 0.025, 2.0), description="8 workers, 1+0.025n+U(0,2)"),
+    ServerModel(
+        "guide-like", 8, _linear(1.0, 0.025, 2.0), description="8 workers, 1+0.025n+U(0,2)"
+    ),
     ServerModel("fifo-4-workers", 4, _linear(1.0, 0.025, 2.0), description="queue behind 4"),
     ServerModel("fifo-2-workers", 2, _linear(1.0, 0.025, 2.0), description="queue behind 2"),
     ServerModel("heavy-tail", 8, _heavy_tail, description="lognormal sigma 0.75"),

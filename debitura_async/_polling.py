@@ -234,9 +234,9 @@ class PollPlanner:
 
     def poll_price(self) -> float:
         """What one poll is worth, in seconds of detection delay, at the current economy
-        (geometric between 0.5 % and 25 % of a typical reference-size job's duration)."""
+        (geometric between 5 % and 100 % of a typical reference-size job's duration)."""
         typical = self._duration(self.policy.reference_rows, 0.5)
-        return typical * _PRICE_LOW * (_PRICE_HIGH / _PRICE_LOW) ** self.economy
+        return float(typical * _PRICE_LOW * (_PRICE_HIGH / _PRICE_LOW) ** self.economy)
 
     def _first_wait(self, rows: int) -> float:
         """From a job's start to its first poll: a low quantile of recent durations (higher as

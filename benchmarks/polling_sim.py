@@ -17,11 +17,12 @@ next one at that instant, so detection delay costs wall time. Three clients:
 
 ``run(model, client, seed)`` returns a :class:`RunResult` (wall time, polls per job, detection
 delays); ``compare(model, seeds)`` measures all three on the same seeds.
-``python -m benchmarks.polling_sim`` prints the table.
+``python -m benchmarks.polling_sim [--prefer P] [--scarcity S] [--seeds N]`` prints the table.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 import statistics
@@ -30,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from debitura_async._polling import PollPlanner, PollPolicy
+from debitura_async._polling_policy import PREFERENCES
 
 __all__ = [
     "SCENARIOS",
@@ -38,7 +40,10 @@ __all__ = [
     "RunResult",
     "ServerModel",
     "compare",
+    "main",
     "run",
+    "sdk",
+    "table",
 ]
 
 QUEUED, IN_PROGRESS, COMPLETED = 0, 1, 2
@@ -205,8 +210,9 @@ def run(model: ServerModel, client: Client, seed: int) -> RunResult:
     return RunResult(now, polls / model.jobs, statistics.fmean(delays), p90, tuple(delays))
 
 
-def sdk(policy: PollPolicy | None = None) -> Client:
-    return lambda: PollPlanner(policy)
+def sdk(policy: PollPolicy | None = None, *, scarcity: float = 0.0) -> Client:
+    """The SDK's planner with ``policy`` (default: adaptive, latency first)."""
+    return lambda: PollPlanner(policy, scarcity=scarcity)
 
 
 NAIVE: Client = sdk(PollPolicy.fixed(3.0))
@@ -256,14 +262,17 @@ def compare(
     return out
 
 
-def table(seeds: Sequence[int] = range(10), policy: PollPolicy | None = None) -> str:
+def table(
+    seeds: Sequence[int] = range(10), policy: PollPolicy | None = None, *, scarcity: float = 0.0
+) -> str:
+    """The Markdown table of every scenario: the SDK's planner and the naive cadence."""
     lines = [
         "| scenario | client | wall/oracle median (worst) | polls/job median (worst) "
         "| mean delay s | p90 delay s |",
         "|---|---|---|---|---|---|",
     ]
     for model in SCENARIOS:
-        figures = compare(model, seeds, {"sdk": sdk(policy), "naive 3 s": NAIVE})
+        figures = compare(model, seeds, {"sdk": sdk(policy, scarcity=scarcity), "naive 3 s": NAIVE})
         for name in ("sdk", "naive 3 s"):
             c = figures[name]
             lines.append(
@@ -274,7 +283,23 @@ def table(seeds: Sequence[int] = range(10), policy: PollPolicy | None = None) ->
     return "\n".join(lines)
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.polling_sim", description="Poll planners in virtual time."
+    )
+    parser.add_argument("--prefer", default="latency", help="latency, balanced, requests or 0..1")
+    parser.add_argument("--scarcity", type=float, default=0.0, help="0..1")
+    parser.add_argument("--seeds", type=int, default=30, help="how many seeds (default 30)")
+    parser.add_argument("--first-seed", type=int, default=100, help="default 100 (held out)")
+    args = parser.parse_args(argv)
+    prefer: str | float = args.prefer
+    if prefer not in PREFERENCES:
+        prefer = float(args.prefer)
+    policy = PollPolicy(prefer=prefer)  # type: ignore[arg-type]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(table(seeds, policy, scarcity=args.scarcity))
+    return 0
+
+
 if __name__ == "__main__":
-    prefer = sys.argv[1] if len(sys.argv) > 1 else "latency"
-    weight: str | float = prefer if prefer in ("latency", "balanced", "requests") else float(prefer)
-    print(table(policy=PollPolicy(prefer=weight)))  # type: ignore[arg-type]
+    sys.exit(main())

@@ -7,22 +7,26 @@ uses everything the answers reveal:
 
 * **A job's own progress.** ``rowsSucceeded + rowsFailed`` grows evenly while a job is
   InProgress, so one mid-job answer predicts its end; two fix its pace exactly. The first poll is
-  placed at a low quantile of recent durations (most jobs are then seen shortly before their end,
-  where the prediction is sharp) and the second just after the predicted end. When one answer
-  leaves the end uncertain (the job is early in its work and the time jobs spend at zero rows
-  varies), a probe poll measures the pace first.
+  placed early enough that most jobs are seen shortly before their end (where the prediction is
+  sharp), the second just after the predicted end. When one answer leaves the end uncertain (the
+  job is early in its work and the time jobs spend at zero rows varies, as a fixed set-up time
+  or as a share of the duration: whichever the measured jobs say), a probe measures the pace;
+  jobs the two set-up models disagree about are probed now and then to keep the choice honest.
 * **FIFO order.** The server starts our jobs in order on a pool of workers; every job's start is
   predicted from the ends known or predicted ahead of it (:func:`fifo_starts`). A job seen Queued
   postpones every later one; a finished job tells when the next queued one started.
-* **Apparent parallelism**, learned: a job Queued behind ``n`` of our unfinished jobs bounds the
-  workers by ``n``; a job running beside ``m`` others raises the estimate to ``m + 1``.
+* **Apparent parallelism**, learned: the pool size whose FIFO starts best explain every Queued,
+  InProgress and zero-rows answer of the recent jobs (:func:`fifo_misfit`); none (every job
+  starts when accepted) until some queueing is seen.
 * **Drift.** Durations are learned over a short window of recent jobs (``PollPolicy.window``),
-  normalised by size; the prior only starts the first job (a *scout*, polled early), so it is
-  unlearned after one job whichever way it was wrong.
+  normalised by size; the prior only starts the first three jobs (*scouts*, polled early and
+  twice), so it is unlearned within the first jobs whichever way it was wrong.
 * **Budget.** ``PollPolicy.prefer`` and :meth:`PollPlanner.set_scarcity` set an *economy* in
-  [0, 1]: at 0 the first poll goes at the 10th percentile of durations (about two polls per job,
-  results seen within a fraction of a second); toward 1 it moves to the 90th (about one poll per
-  job, results seen later), probes are dropped and end polls get a wider margin.
+  [0, 1], which prices a poll in seconds of delay (5 % of a typical duration at 0, 100 % at 1,
+  geometric between). The first poll goes where expected delay + price x expected extra polls
+  is least over the recent durations (:func:`best_first_wait`): at 0 about two polls per job and
+  results seen within ~1 % of a duration; toward 1 more jobs are caught by their first poll, a
+  little late, exploration probes stop and uncertain ends are trusted more.
 
 ``PollPolicy.fixed(3.0)`` gives the naive cadence (the benchmarks' baseline).
 """
@@ -60,6 +64,14 @@ _TOLERANCE = 0.04  # an end predicted within this share of a typical duration ne
 _EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
 
 
+def _check_scarcity(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"scarcity must be a number in [0, 1], not {value!r}")
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"scarcity must lie in [0, 1], not {value!r}")
+    return float(value)
+
+
 @attrs.define
 class _Job:
     key: Hashable
@@ -94,8 +106,7 @@ class PollPlanner:
         if policy is not None and not isinstance(policy, PollPolicy):
             raise TypeError(f"policy must be a PollPolicy, not {type(policy).__name__}")
         self.policy = policy or PollPolicy()
-        self._scarcity = 0.0
-        self.set_scarcity(scarcity)
+        self._scarcity = _check_scarcity(scarcity)
         self._jobs: dict[Hashable, _Job] = {}
         self._history: deque[tuple[int, FifoEntry]] = deque(maxlen=_HISTORY)
         self._seq = 0
@@ -118,6 +129,10 @@ class PollPlanner:
     def calibrated(cls, policy: PollPolicy | None, duration: float) -> PollPlanner:
         """A planner that already knows a reference-size job takes about ``duration`` s (no
         scout): for a caller that measured its server before, and for tests."""
+        if isinstance(duration, bool) or not isinstance(duration, int | float):
+            raise TypeError(f"duration must be a number of seconds, not {duration!r}")
+        if not (math.isfinite(duration) and duration > 0):
+            raise ValueError(f"duration must be positive and finite, not {duration!r}")
         planner = cls(policy)
         for _ in range(3):
             planner._durations.add(duration)
@@ -133,13 +148,8 @@ class PollPlanner:
         moves the planner from the policy's preference toward fewer polls; takes effect on the
         next plan (every answer, :meth:`add` and this call replan).
         """
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"scarcity must be a number in [0, 1], not {value!r}")
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise ValueError(f"scarcity must lie in [0, 1], not {value!r}")
-        self._scarcity = float(value)
-        if hasattr(self, "_jobs"):
-            self._replan()
+        self._scarcity = _check_scarcity(value)
+        self._replan()
 
     @property
     def scarcity(self) -> float:
@@ -239,10 +249,10 @@ class PollPlanner:
         return float(typical * _PRICE_LOW * (_PRICE_HIGH / _PRICE_LOW) ** self.economy)
 
     def _first_wait(self, rows: int) -> float:
-        """From a job's start to its first poll: a low quantile of recent durations (higher as
-        the economy grows); while too few are known to tell that quantile, a share of the
-        shortest (an answer mid-job is worth more than a guess)."""
-        if len(self._durations) < _WARM_UP:  # too few to tell a quantile: below the shortest
+        """From a job's start to its first poll: the cheapest wait over the recent durations at
+        the current poll price; while few are known, half the shortest (an answer mid-job is
+        worth more than a guess)."""
+        if len(self._durations) < _WARM_UP:
             return 0.5 * self._duration(rows, 0.0)
         key = (self._durations.version, self.economy)
         if self._wait_cache is None or self._wait_cache[0] != key:

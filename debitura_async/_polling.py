@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Container, Hashable, Iterator
+from collections.abc import Container, Hashable, Iterable, Iterator
 
 import attrs
 
@@ -57,6 +57,7 @@ _IN_PROGRESS = 1
 _SCOUT_FRACTION = 0.12  # the scout's first poll, as a share of the prior duration
 _CENSORED_SHRINK = 0.75  # a job found done at its first poll ended at most then: count it shorter
 _HISTORY = 64
+_REFIT_EVERY = 4  # finished jobs between two fits of the parallelism (also fitted on evidence)
 _SCOUTS = 3  # jobs measured early while nothing is known (one could be an outlier)
 _WARM_UP = 6  # until so many durations are known, first polls go at half the shortest one
 _PRICE_LOW, _PRICE_HIGH = 0.05, 1.0  # a poll's price in shares of a typical duration
@@ -117,8 +118,12 @@ class PollPlanner:
         self._explore_countdown = 0
         self._calibrated = False
         self._wait_cache: tuple[tuple[int, float], float] | None = None
+        self._offset_cache: (
+            tuple[tuple[int, int, bool, bool], tuple[tuple[float, float, float], bool]] | None
+        ) = None
         self._workers: int | None = None
         self._queueing_seen = False
+        self._finishes_since_fit = 0
         self._max_active = 0
         self._forgotten = False  # the history has dropped jobs (its first ones lack context)
         self._counts = dict.fromkeys(
@@ -219,6 +224,14 @@ class PollPlanner:
         Seconds (a fixed set-up time) or shares of the duration (a slow path slowing all of a
         job): whichever varies less across the jobs whose pace was measured (``other``: the
         one that varies more, to see whether the two disagree about a job)."""
+        key = (self._offsets.version, self._durations.version, self._calibrated, other)
+        if self._offset_cache is not None and self._offset_cache[0] == key:
+            return self._offset_cache[1]
+        model = self._offset_model_uncached(other=other)
+        self._offset_cache = (key, model)
+        return model
+
+    def _offset_model_uncached(self, *, other: bool) -> tuple[tuple[float, float, float], bool]:
         if len(self._offsets) >= 3:
             secs = tuple(self._offsets.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
             shares = tuple(self._shares.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
@@ -409,14 +422,19 @@ class PollPlanner:
         a poll rather than a late one). None until some queueing was seen."""
         if not self._queueing_seen:
             return
+        self._finishes_since_fit = 0
         entries = self._fifo_entries()
         typical = self._duration(self.policy.reference_rows, 0.5)
         (_, _, high), proportional = self._offset_model()
         setup = high * typical if proportional else high
         top = max(self._max_active, 1)
         skip = top if self._forgotten else 0
+        candidates: Iterable[int] = range(top, 0, -1)  # the first time: every pool size
+        if self._workers is not None:  # then: near the last fit (pools change little)
+            near = range(max(1, self._workers - 2), min(top, self._workers + 2) + 1)
+            candidates = sorted({top, *near}, reverse=True)
         best, best_misfit = top, math.inf
-        for workers in range(top, 0, -1):
+        for workers in candidates:
             misfit = fifo_misfit(entries, workers, typical, setup, skip)
             if misfit < best_misfit - 1e-9:
                 best, best_misfit = workers, misfit
@@ -482,7 +500,9 @@ class PollPlanner:
                 self._durations.add(_CENSORED_SHRINK * (now - job.start) / self._g(job.rows))
         self._remember(job, end)
         self._drop(job)
-        self._fit_workers()
+        self._finishes_since_fit += 1
+        if self._finishes_since_fit >= _REFIT_EVERY:  # ends known better: recount now and then
+            self._fit_workers()
 
     def _remember(self, job: _Job, end: float) -> None:
         self._forgotten = self._forgotten or len(self._history) == self._history.maxlen

@@ -149,6 +149,17 @@ def test_a_prior_wrong_by_5x_is_unlearned_within_the_first_jobs(
     assert max(result.delays[8:]) <= 0.05 * truth, label
 
 
+def test_durations_that_drift_are_followed() -> None:
+    """The slows-down-3x server: jobs starting after 100 s take 3x the guide-like ~27 s."""
+    model = next(m for m in sim.SCENARIOS if m.name == "slows-down-3x")
+    model = replace(model, jobs=48)
+    result, planner = _run(model, seed=2)
+    learned = planner.learned_duration
+    assert learned is not None
+    assert 3 * 27.0 * 0.85 <= learned <= 3 * 27.0 * 1.15
+    assert statistics.median(result.delays[-16:]) <= 0.02 * 3 * 27.0
+
+
 @pytest.mark.parametrize("workers", [2, 4, 8])
 def test_apparent_parallelism_is_learned(workers: int) -> None:
     model = replace(GUIDE, workers=workers)

@@ -1,210 +1,294 @@
 """When to poll which ingestion job. Pure: the caller passes ``now``; nothing here sleeps.
 
-The API has no webhook, so every outcome costs at least one ``GET /ingestion-jobs/{id}``. The
-guide's naive plan polls every 3 s, spending about ``duration / 3`` polls per job. The adaptive
-planner aims at one poll per job, placed just after the job finishes:
+The API has no webhook, so every outcome costs at least one ``GET /ingestion-jobs/{id}``; the
+physical limit is one poll per job, placed the instant it ends. The guide's 3 s cadence spends
+``duration / 3`` polls per job and finds each result 1.5 s late on average. The adaptive planner
+uses everything the answers reveal:
 
-* **Duration model.** A job of ``n`` rows takes about ``g(n) * D`` seconds from acceptance, where
-  ``g(n) = (n + c) / (N + c)`` scales a full batch of ``N`` rows down to ``n`` (``c`` is the
-  prior's per-job overhead expressed in rows) and ``D`` is learned.
-* **Scout.** Until ``D`` is known, one job is polled early and again to measure its processing
-  pace from the ``rowsSucceeded + rowsFailed`` progress the API reports, then at its predicted end;
-  the others wait on the (pessimistic) prior and are rescheduled the moment the scout reports.
-* **Quantile tracking.** ``D`` then follows the ``1 - late_target`` quantile of the observed
-  durations by stochastic approximation on what each first poll finds: a job still running nudges
-  ``D`` up (but never past that job's own duration, which its progress tells), a finished one
-  nudges it down (in log space, so the rule is scale-free; the downward step grows during long
-  runs of timely polls, so a pessimistic prior is unlearned in a few jobs).
-* **Late jobs** are never left to a blind cadence: their progress (rows done at two instants, or
-  the learned pace) predicts the remaining time, and they are polled again just after it.
-* **FIFO.** The server starts jobs in order, so a job seen still *Queued* means every job accepted
-  after it cannot have started either; their first polls move back accordingly.
+* **A job's own progress.** ``rowsSucceeded + rowsFailed`` grows evenly while a job is
+  InProgress, so one mid-job answer predicts its end; two fix its pace exactly. The first poll is
+  placed early enough that most jobs are seen shortly before their end (where the prediction is
+  sharp), the second just after the predicted end. When one answer leaves the end uncertain (the
+  job is early in its work and the time jobs spend at zero rows varies, as a fixed set-up time
+  or as a share of the duration: whichever the measured jobs say), a probe measures the pace;
+  jobs the two set-up models disagree about are probed now and then to keep the choice honest.
+* **FIFO order.** The server starts our jobs in order on a pool of workers; every job's start is
+  predicted from the ends known or predicted ahead of it (:func:`fifo_starts`). A job seen Queued
+  postpones every later one; a finished job tells when the next queued one started.
+* **Apparent parallelism**, learned: the pool size whose FIFO starts best explain every Queued,
+  InProgress and zero-rows answer of the recent jobs (:func:`fifo_misfit`); none (every job
+  starts when accepted) until some queueing is seen.
+* **Drift.** Durations are learned over a short window of recent jobs (``PollPolicy.window``),
+  normalised by size; the prior only starts the first three jobs (*scouts*, polled early and
+  twice), so it is unlearned within the first jobs whichever way it was wrong.
+* **Budget.** ``PollPolicy.prefer`` and :meth:`PollPlanner.set_scarcity` set an *economy* in
+  [0, 1], which prices a poll in seconds of delay (5 % of a typical duration at 0, 100 % at 1,
+  geometric between). The first poll goes where expected delay + price x expected extra polls
+  is least over the recent durations (:func:`best_first_wait`): at 0 about two polls per job and
+  results seen within ~1 % of a duration; toward 1 more jobs are caught by their first poll, a
+  little late, exploration probes stop and uncertain ends are trusted more.
 
-:class:`PollPolicy` ``.fixed(3.0)`` gives the naive cadence (the benchmarks' baseline).
+``PollPolicy.fixed(3.0)`` gives the naive cadence (the benchmarks' baseline).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterator
-from typing import Literal
+from collections import deque
+from collections.abc import Container, Hashable, Iterable, Iterator
 
 import attrs
 
-__all__ = ["PollPlanner", "PollPolicy"]
+from ._polling_model import (
+    Extrapolation,
+    FifoEntry,
+    Samples,
+    best_first_wait,
+    extrapolate,
+    fifo_misfit,
+    fifo_starts,
+)
+from ._polling_policy import Mode, PollPolicy, PollStats
+
+__all__ = ["PollPlanner", "PollPolicy", "PollStats"]
 
 _QUEUED = 0
 _IN_PROGRESS = 1
+_SCOUT_FRACTION = 0.12  # the scout's first poll, as a share of the prior duration
+_CENSORED_SHRINK = 0.75  # a job found done at its first poll ended at most then: count it shorter
+_HISTORY = 64
+_REFIT_EVERY = 4  # finished jobs between two fits of the parallelism (also fitted on evidence)
+_SCOUTS = 3  # jobs measured early while nothing is known (one could be an outlier)
+_WARM_UP = 6  # until so many durations are known, first polls go at half the shortest one
+_PRICE_LOW, _PRICE_HIGH = 0.05, 1.0  # a poll's price in shares of a typical duration
+_TOLERANCE = 0.04  # an end predicted within this share of a typical duration needs no probe
+_EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
 
 
-@attrs.frozen(kw_only=True)
-class PollPolicy:
-    """How the ingestion pipeline spends its polls. Times are seconds.
-
-    >>> PollPolicy()                 # adaptive, prior from the guide (1000 rows ~ 30 s)
-    >>> PollPolicy.fixed(3.0)        # the guide's naive cadence
-    >>> PollPolicy().scaled(100)     # for an emulator running 100x faster than real time
-    """
-
-    strategy: Literal["adaptive", "fixed"] = "adaptive"
-    interval: float = 3.0
-    """Fixed strategy: the cadence. Adaptive: the wait after a poll that taught nothing new."""
-    expected_base: float = 2.0
-    """Prior: seconds a job takes regardless of its size."""
-    expected_per_row: float = 0.028
-    """Prior: seconds per row (1000 rows ~ 30 s, the guide's upper figure)."""
-    reference_rows: int = 1000
-    late_target: float = 0.07
-    """Share of first polls allowed to find their job unfinished (lower: later first polls)."""
-    min_interval: float = 0.05
-    max_interval: float = 60.0
-    learning_rate: float = 0.02
-
-    @classmethod
-    def fixed(cls, interval: float = 3.0) -> PollPolicy:
-        return cls(strategy="fixed", interval=interval)
-
-    def scaled(self, factor: float) -> PollPolicy:
-        """The same policy for a server ``factor`` times faster (e.g. a time-scaled emulator)."""
-        return attrs.evolve(
-            self,
-            interval=self.interval / factor,
-            expected_base=self.expected_base / factor,
-            expected_per_row=self.expected_per_row / factor,
-            min_interval=self.min_interval / factor,
-            max_interval=self.max_interval / factor,
-        )
-
-    def prior(self, rows: int) -> float:
-        return self.expected_base + self.expected_per_row * rows
+def _check_scarcity(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"scarcity must be a number in [0, 1], not {value!r}")
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"scarcity must lie in [0, 1], not {value!r}")
+    return float(value)
 
 
 @attrs.define
 class _Job:
     key: Hashable
     rows: int
-    accepted_at: float
+    accepted: float
     seq: int
     due: float
+    start: float
+    kind: str = "first"  # what the next poll is for: first, scout, probe, end, retry
     polls: int = 0
-    role: Literal["normal", "scout", "waiting"] = "normal"
-    scheduled_by_model: bool = False
-    progress: list[tuple[float, int]] = attrs.field(factory=list)
-    last_poll_at: float | None = None
-    not_started_before: float = float("-inf")
+    last_poll: float | None = None
+    not_before: float = -math.inf  # last seen Queued
+    started_by: float = math.inf  # first seen InProgress
+    blank_polls: int = 0  # polls that showed no progress yet (Queued, or InProgress at 0 rows)
+    zero_at: float = -math.inf  # last seen Queued or InProgress at zero rows
+    started_idle: float | None = None  # first seen InProgress, at zero rows
+    points: list[tuple[float, int]] = attrs.field(factory=list)
+    sampled: bool = False  # its duration already entered the window (calibration)
+    explore: bool = False  # probe it even if one answer looks conclusive (keeps the model honest)
+    guess: float | None = None  # the end its first progress answer predicted
+    forced: float | None = None  # retry_later's due, until the next answer
 
 
 class PollPlanner:
-    """Decides when each accepted job is polled next, from everything observed so far."""
+    """Decides when each accepted job is polled next, from everything observed so far.
 
-    def __init__(self, policy: PollPolicy | None = None) -> None:
+    Keys are any hashable job ids. Jobs are taken to be started by the server in the order they
+    were :meth:`add`-ed (acceptance order).
+    """
+
+    def __init__(self, policy: PollPolicy | None = None, *, scarcity: float = 0.0) -> None:
+        if policy is not None and not isinstance(policy, PollPolicy):
+            raise TypeError(f"policy must be a PollPolicy, not {type(policy).__name__}")
         self.policy = policy or PollPolicy()
+        self._scarcity = _check_scarcity(scarcity)
         self._jobs: dict[Hashable, _Job] = {}
+        self._history: deque[tuple[int, FifoEntry]] = deque(maxlen=_HISTORY)
         self._seq = 0
-        self._duration: float | None = None  # learned D for a reference-size batch
-        self._pace: float | None = None  # learned seconds per row while processing
-        self._run_on_time = 0
-        self._scout: Hashable | None = None
-        self._calibrated = False  # a scout was caught mid-processing and its end measured
-        self.first_polls = 0
-        self.late_first_polls = 0
+        self._durations = Samples(self.policy.window)  # seconds, for a reference-size job
+        self._offsets = Samples(self.policy.window)  # seconds at zero rows after the start
+        self._shares = Samples(self.policy.window)  # the same as shares of the job's duration
+        self._explore_every = _EXPLORE_MIN
+        self._explore_countdown = 0
+        self._calibrated = False
+        self._wait_cache: tuple[tuple[int, float], float] | None = None
+        self._offset_cache: (
+            tuple[tuple[int, int, bool, bool], tuple[tuple[float, float, float], bool]] | None
+        ) = None
+        self._workers: int | None = None
+        self._queueing_seen = False
+        self._finishes_since_fit = 0
+        self._max_active = 0
+        self._forgotten = False  # the history has dropped jobs (its first ones lack context)
+        self._counts = dict.fromkeys(
+            ("added", "finished", "polls", "first", "first_done", "queued", "probe", "early"), 0
+        )
 
     @classmethod
     def calibrated(cls, policy: PollPolicy | None, duration: float) -> PollPlanner:
-        """A planner that already knows a reference-size batch takes about ``duration`` s
-        (no scout): for a caller that measured its server before, and for tests."""
+        """A planner that already knows a reference-size job takes about ``duration`` s (no
+        scout): for a caller that measured its server before, and for tests."""
+        if isinstance(duration, bool) or not isinstance(duration, int | float):
+            raise TypeError(f"duration must be a number of seconds, not {duration!r}")
+        if not (math.isfinite(duration) and duration > 0):
+            raise ValueError(f"duration must be positive and finite, not {duration!r}")
         planner = cls(policy)
-        planner._duration = duration
+        for _ in range(3):
+            planner._durations.add(duration)
         planner._calibrated = True
         return planner
 
-    # -- model ---------------------------------------------------------------------------------
+    # -- budget ----------------------------------------------------------------------------------
+
+    def set_scarcity(self, value: float) -> None:
+        """How scarce requests are right now: 0 (plenty of budget) .. 1 (nearly spent).
+
+        E.g. the share of the key's hourly budget already used, or other traffic on the key. It
+        moves the planner from the policy's preference toward fewer polls; takes effect on the
+        next plan (every answer, :meth:`add` and this call replan).
+        """
+        self._scarcity = _check_scarcity(value)
+        self._replan()
+
+    @property
+    def scarcity(self) -> float:
+        return self._scarcity
+
+    @property
+    def economy(self) -> float:
+        """0..1: the policy's weight moved toward saving requests by the scarcity."""
+        w = self.policy.weight
+        return w + (1.0 - w) * self._scarcity
+
+    @property
+    def mode(self) -> Mode:
+        if self.policy.strategy == "fixed":
+            return "fixed"
+        e = self.economy
+        return "latency" if e < 1 / 3 else "balanced" if e < 2 / 3 else "requests"
+
+    def stats(self) -> PollStats:
+        c = self._counts
+        return PollStats(
+            mode=self.mode,
+            economy=self.economy,
+            scarcity=self._scarcity,
+            jobs_added=c["added"],
+            jobs_finished=c["finished"],
+            polls=c["polls"],
+            first_polls=c["first"],
+            first_polls_found_done=c["first_done"],
+            polls_found_queued=c["queued"],
+            probe_polls=c["probe"],
+            end_polls_early=c["early"],
+            learned_duration=self.learned_duration,
+            parallelism=self._workers,
+        )
+
+    # -- model -----------------------------------------------------------------------------------
 
     @property
     def learned_duration(self) -> float | None:
-        """The learned first-poll delay for a reference-size batch (None until measured)."""
-        return self._duration
+        """Median duration of a reference-size job over the recent window (None until measured)."""
+        return self._durations.quantile(0.5) if self._calibrated else None
+
+    @property
+    def parallelism(self) -> int | None:
+        """The server's apparent number of workers for our jobs (None: no queueing seen yet)."""
+        return self._workers
 
     def _g(self, rows: int) -> float:
+        """Duration of ``rows`` rows relative to a reference-size job (the prior's shape)."""
         p = self.policy
         c = p.expected_base / p.expected_per_row
-        return (rows + c) / (p.reference_rows + c)
+        return (max(rows, 1) + c) / (p.reference_rows + c)
 
-    def _pace_estimate(self) -> float:
-        return self._pace if self._pace is not None else self.policy.expected_per_row
+    def _duration(self, rows: int, q: float) -> float:
+        """The q-quantile duration of a job of ``rows`` rows (the prior until measured)."""
+        value = self._durations.quantile(q) if self._calibrated else None
+        if value is None:
+            median = self._durations.quantile(0.5)  # censored scouts only: they bound it
+            prior = self.policy.prior(self.policy.reference_rows)
+            value = prior if median is None else min(prior, median)
+        return self._g(rows) * value
 
-    def _learn_pace(self, sample: float) -> None:
-        if sample <= 0 or not math.isfinite(sample):
-            return
-        self._pace = sample if self._pace is None else 0.7 * self._pace + 0.3 * sample
+    def _offset_model(self, *, other: bool = False) -> tuple[tuple[float, float, float], bool]:
+        """Bounds of the time jobs spend at zero rows, and whether it scales with duration.
 
-    def _nudge(self, late: bool, *, measured: float | None = None) -> None:
-        """Stochastic approximation of the (1 - late_target) quantile, in log space.
+        Seconds (a fixed set-up time) or shares of the duration (a slow path slowing all of a
+        job): whichever varies less across the jobs whose pace was measured (``other``: the
+        one that varies more, to see whether the two disagree about a job)."""
+        key = (self._offsets.version, self._durations.version, self._calibrated, other)
+        if self._offset_cache is not None and self._offset_cache[0] == key:
+            return self._offset_cache[1]
+        model = self._offset_model_uncached(other=other)
+        self._offset_cache = (key, model)
+        return model
 
-        A late first poll moves D up by ``rate * (1 - q)``, a timely one down by ``rate * q``, so
-        D settles where a share ``q`` of first polls is late. Runs that would be improbable at
-        the target (``3/q`` timely in a row) grow the downward step by 1.25x each, so a pessimistic
-        start is unlearned quickly. (Late polls are never accelerated: in a FIFO pipeline they come
-        in correlated bursts, and each is followed by a progress-based second poll anyway.)
-        """
-        if self._duration is None:
-            return
-        p = self.policy
-        q = p.late_target
-        if late:
-            self._run_on_time = 0
-            raised = self._duration * math.exp(p.learning_rate * (1.0 - q))
-            if measured is not None:  # never past the late job's own (measured) duration
-                raised = min(raised, max(self._duration, measured))
-            self._duration = raised
-        else:
-            self._run_on_time += 1
-            self._run_late = 0
-            excess = max(0, self._run_on_time - math.ceil(3.0 / q))
-            step = p.learning_rate * 1.25 ** min(excess, 20)
-            self._duration *= math.exp(-min(step, 0.3) * q)
+    def _offset_model_uncached(self, *, other: bool) -> tuple[tuple[float, float, float], bool]:
+        if len(self._offsets) >= 3:
+            secs = tuple(self._offsets.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
+            shares = tuple(self._shares.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
+            typical = self._duration(self.policy.reference_rows, 0.5)
+            proportional = ((shares[2] - shares[0]) * typical < secs[2] - secs[0]) != other
+            return (shares if proportional else secs), proportional  # type: ignore[return-value]
+        high = self.policy.expected_base
+        if self._calibrated:
+            high = min(high, 0.25 * self._duration(self.policy.reference_rows, 0.5))
+        return (0.0, 0.5 * high, high), False
 
-    def _set_duration(self, measured: float, now: float) -> None:
-        # First measurement: a little above the one job seen, then quantile tracking takes over.
-        self._duration = measured * 1.05
-        for job in self._jobs.values():
-            if job.role != "scout" and job.polls == 0:
-                job.role = "normal"
-                job.due = max(self._first_due(job), job.not_started_before)
-                # Only a first poll placed by the model, in the future, tells about the model.
-                job.scheduled_by_model = job.due > now
+    def _extrapolate(self, job: _Job, *, other: bool = False) -> Extrapolation | None:
+        bounds, proportional = self._offset_model(other=other)
+        return extrapolate(
+            job.points,
+            job.rows,
+            job.start,
+            bounds,
+            proportional=proportional,
+            began_after=job.zero_at,
+            start_latest=job.started_idle,
+        )
 
-    def _expected(self, rows: int) -> float:
-        """Best current guess of a job's duration: the learned model, else the prior."""
-        if self._duration is None:
-            return self.policy.prior(rows)
-        return self._g(rows) * self._duration
+    def poll_price(self) -> float:
+        """What one poll is worth, in seconds of detection delay, at the current economy
+        (geometric between 5 % and 100 % of a typical reference-size job's duration)."""
+        typical = self._duration(self.policy.reference_rows, 0.5)
+        return float(typical * _PRICE_LOW * (_PRICE_HIGH / _PRICE_LOW) ** self.economy)
 
-    def _first_due(self, job: _Job) -> float:
-        if self._duration is None:
-            return job.accepted_at + self.policy.prior(job.rows)
-        return job.accepted_at + self._g(job.rows) * self._duration
+    def _first_wait(self, rows: int) -> float:
+        """From a job's start to its first poll: the cheapest wait over the recent durations at
+        the current poll price; while few are known, half the shortest (an answer mid-job is
+        worth more than a guess)."""
+        if len(self._durations) < _WARM_UP:
+            return 0.5 * self._duration(rows, 0.0)
+        key = (self._durations.version, self.economy)
+        if self._wait_cache is None or self._wait_cache[0] != key:
+            wait = best_first_wait(self._durations.sorted(), self.poll_price())
+            self._wait_cache = (key, wait)
+        return self._g(rows) * self._wait_cache[1]
 
     # -- API -------------------------------------------------------------------------------------
 
     def add(self, key: Hashable, rows: int, now: float) -> float:
-        """A job was accepted at ``now``; returns when to poll it first."""
-        p = self.policy
-        job = _Job(key=key, rows=rows, accepted_at=now, seq=self._seq, due=now)
+        """A job of ``rows`` rows was accepted at ``now``; returns when to poll it first."""
+        if key in self._jobs:
+            raise ValueError(f"job {key!r} is already tracked")
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            raise ValueError(f"rows must be an int >= 0, not {rows!r}")
+        job = _Job(key=key, rows=rows, accepted=now, seq=self._seq, due=now, start=now)
         self._seq += 1
-        if p.strategy == "fixed":
-            job.due = now + p.interval
-        elif self._scout is None and not self._calibrated:
-            job.role = "scout"
-            self._scout = key
-            job.due = now + 0.5 * self._expected(rows)
-        elif self._duration is not None:
-            job.due = self._first_due(job)
-            job.scheduled_by_model = True
-        else:
-            job.role = "waiting"
-            job.due = self._first_due(job)
+        self._counts["added"] += 1
         self._jobs[key] = job
+        self._max_active = max(self._max_active, len(self._jobs))
+        if self.policy.strategy == "fixed":
+            job.due = now + self.policy.interval
+        self._replan()
         return job.due
 
     def due(self, key: Hashable) -> float:
@@ -220,20 +304,38 @@ class PollPlanner:
         """(key, due) of every tracked job."""
         return ((k, j.due) for k, j in self._jobs.items())
 
+    def next_due(self, exclude: Container[Hashable] = ()) -> tuple[Hashable, float] | None:
+        """The tracked job due first (skipping ``exclude``, e.g. polls in flight), or None."""
+        best: _Job | None = None
+        for job in self._jobs.values():
+            if job.key not in exclude and (best is None or job.due < best.due):
+                best = job
+        return None if best is None else (best.key, best.due)
+
     def polls(self, key: Hashable) -> int:
         return self._jobs[key].polls
 
-    def remove(self, key: Hashable) -> None:
+    def remove(self, key: Hashable, now: float | None = None) -> None:
+        """Stop tracking ``key`` (given up, or finished elsewhere); unknown keys are ignored.
+
+        ``now`` (if given) is taken as an upper bound of its end for the FIFO model."""
         job = self._jobs.pop(key, None)
-        if job is not None and key == self._scout:
-            self._scout = None
-            self._promote_scout()
+        if job is None:
+            return
+        end = now if now is not None else (job.last_poll or job.due)
+        self._remember(job, max(end, job.start))
+        self._replan()
+
+    discard = remove
 
     def retry_later(self, key: Hashable, now: float, failures: int) -> float:
         """A poll failed (transport error, 404 that may be transient): back off and try again."""
         job = self._jobs[key]
-        wait = min(self.policy.max_interval, self.policy.interval * (2 ** min(failures - 1, 6)))
-        job.due = now + max(self.policy.min_interval, wait)
+        p = self.policy
+        wait = min(p.max_interval, p.interval * (2 ** min(max(failures, 1) - 1, 16)))
+        job.forced = now + max(p.min_interval, wait)
+        job.due = job.forced
+        job.kind = "retry"
         return job.due
 
     def observe(
@@ -245,98 +347,243 @@ class PollPlanner:
         """
         job = self._jobs[key]
         job.polls += 1
-        previous_poll = job.last_poll_at
-        job.last_poll_at = now
-        p = self.policy
+        job.forced = None
+        self._counts["polls"] += 1
         terminal = status >= 2
-        first = job.polls == 1
-
-        if p.strategy == "fixed":
+        if self.policy.strategy == "fixed":
             if terminal:
-                del self._jobs[key]
+                self._drop(job)
             else:
-                job.due = now + p.interval
+                job.last_poll = now
+                job.due = now + self.policy.interval
             return terminal
-
-        if first and job.scheduled_by_model:
-            self.first_polls += 1
-            measured = None
-            if not terminal:
-                self.late_first_polls += 1
-                if status == _IN_PROGRESS and processed > 0:
-                    remaining = (max(total, job.rows) - processed) * self._pace_estimate()
-                    measured = (now + remaining - job.accepted_at) / self._g(job.rows)
-            self._nudge(late=not terminal, measured=measured)
-
+        self._count_answer(job, terminal=terminal, status=status, processed=processed)
         if terminal:
-            if job.role == "scout":
-                self._finish_scout(job, now, previous_poll)
-            self.remove(key)
-            return True
+            self._finish(job, now)
+        else:
+            self._learn_running(job, status=status, processed=processed, total=total, now=now)
+        job.last_poll = now
+        self._replan()
+        return terminal
 
-        if status == _IN_PROGRESS and processed > 0:
-            if job.progress:
-                t0, k0 = job.progress[-1]
-                if processed > k0 and now > t0:
-                    self._learn_pace((now - t0) / (processed - k0))
-            job.progress.append((now, processed))
-        elif status == _QUEUED:
-            self._fifo_push_back(job, now)
+    # -- learning --------------------------------------------------------------------------------
 
-        job.due = self._next_due(job, status=status, processed=processed, total=total, now=now)
-        return False
+    def _count_answer(self, job: _Job, *, terminal: bool, status: int, processed: int) -> None:
+        c = self._counts
+        if job.polls == 1:
+            c["first"] += 1
+            c["first_done"] += terminal
+        if status == _QUEUED:
+            c["queued"] += 1
+        if job.kind == "probe":
+            c["probe"] += 1
+        elif job.kind == "end" and not terminal:
+            c["early"] += 1
 
-    # -- internals -------------------------------------------------------------------------------
-
-    def _next_due(self, job: _Job, *, status: int, processed: int, total: int, now: float) -> float:
-        p = self.policy
-        rows = max(total, job.rows, 1)
-        if status == _IN_PROGRESS and processed > 0:
-            if job.role == "scout" and len(job.progress) == 1:
-                # Measure the pace: look again after a short while.
-                wait = 0.15 * p.prior(rows)
-            else:
-                wait = (rows - processed) * self._pace_estimate() * 1.05
-        elif status == _IN_PROGRESS:
-            wait = p.expected_base * 0.5 + rows * self._pace_estimate()
-        else:  # queued: it has all of its work ahead of it
-            full = self._g(rows) * self._duration if self._duration is not None else p.prior(rows)
-            wait = 0.5 * full
-        return now + min(p.max_interval, max(p.min_interval, wait))
-
-    def _finish_scout(self, job: _Job, now: float, previous_poll: float | None) -> None:
-        # The scout's end lies between its last unfinished poll and now; with the pace measured,
-        # its last progress point pins it down more tightly. A scout that was already done at
-        # its first poll only gives an upper bound: the next job scouts again, twice as early.
-        estimate = now
-        if job.progress:
-            self._calibrated = True
-            t_last, k_last = job.progress[-1]
-            predicted = t_last + (job.rows - k_last) * self._pace_estimate()
-            estimate = min(now, max(predicted, previous_poll or t_last))
-        measured = max(estimate - job.accepted_at, 1e-6) / self._g(job.rows)
-        if self._duration is None or measured < self._duration:
-            self._set_duration(measured, now)
-
-    def _promote_scout(self) -> None:
-        if self._calibrated:
+    def _learn_running(
+        self, job: _Job, *, status: int, processed: int, total: int, now: float
+    ) -> None:
+        job.rows = max(job.rows, total)
+        if processed <= 0:
+            job.zero_at = max(job.zero_at, now)
+        if status == _QUEUED:
+            job.not_before = max(job.not_before, now)
+            job.blank_polls += 1
+            self._queueing_seen = True
+            self._fit_workers()
             return
-        unpolled = [j for j in self._jobs.values() if j.polls == 0]
-        if unpolled:
-            nxt = min(unpolled, key=lambda j: j.seq)
-            nxt.role = "scout"
-            nxt.scheduled_by_model = False
-            self._scout = nxt.key
-            nxt.due = min(nxt.due, nxt.accepted_at + 0.5 * self._expected(nxt.rows))
+        job.started_by = min(job.started_by, now)
+        job.start = min(job.start, now)
+        if processed <= 0:
+            job.blank_polls += 1
+            if job.started_idle is None:
+                job.started_idle = now
+                self._fit_workers()
+            return
+        first_point = not job.points
+        if not job.points or processed > job.points[-1][1]:
+            job.points = [*job.points[-1:], (now, processed)]
+        if first_point and self._models_disagree(job):
+            self._explore_countdown -= 1
+            if self._explore_countdown <= 0:
+                job.explore = True
+                self._explore_countdown = self._explore_every
+        self._learn_offset(job)
+        self._validate(job)
+        if len(self._durations) < _WARM_UP and not job.sampled:
+            ex = self._extrapolate(job)
+            if ex is not None and (ex.exact or ex.spread <= 0.1 * (ex.end - job.start)):
+                self._durations.add((ex.end - job.start) / self._g(job.rows))
+                self._calibrated = job.sampled = True
 
-    def _fifo_push_back(self, queued: _Job, now: float) -> None:
-        """``queued`` had not started at ``now``; later-accepted jobs cannot have started either."""
-        for job in self._jobs.values():
-            if job.seq > queued.seq and job.polls == 0:
-                job.not_started_before = max(job.not_started_before, now)
-                earliest = now + 0.5 * (
-                    self._g(job.rows) * self._duration
-                    if self._duration is not None
-                    else self.policy.prior(job.rows)
-                )
-                job.due = max(job.due, earliest)
+    def _fit_workers(self) -> None:
+        """The server's apparent parallelism: the pool size whose FIFO starts best explain every
+        Queued / InProgress answer of the recent jobs (ties: the larger pool, whose error costs
+        a poll rather than a late one). None until some queueing was seen."""
+        if not self._queueing_seen:
+            return
+        self._finishes_since_fit = 0
+        entries = self._fifo_entries()
+        typical = self._duration(self.policy.reference_rows, 0.5)
+        (_, _, high), proportional = self._offset_model()
+        setup = high * typical if proportional else high
+        top = max(self._max_active, 1)
+        skip = top if self._forgotten else 0
+        candidates: Iterable[int] = range(top, 0, -1)  # the first time: every pool size
+        if self._workers is not None:  # then: near the last fit (pools change little)
+            near = range(max(1, self._workers - 2), min(top, self._workers + 2) + 1)
+            candidates = sorted({top, *near}, reverse=True)
+        best, best_misfit = top, math.inf
+        for workers in candidates:
+            misfit = fifo_misfit(entries, workers, typical, setup, skip)
+            if misfit < best_misfit - 1e-9:
+                best, best_misfit = workers, misfit
+        self._workers = None if best >= top else best
+
+    def _models_disagree(self, job: _Job) -> bool:
+        """Would a fixed set-up time and a proportional one predict different ends for this job
+        (one answer, early in its work)? Then only a probe tells which holds."""
+        if len(self._offsets) < 3:
+            return False
+        ex, alt = self._extrapolate(job), self._extrapolate(job, other=True)
+        if ex is None or alt is None or ex.exact:
+            return False
+        return abs(ex.end - alt.end) > _TOLERANCE * self._duration(job.rows, 0.5)
+
+    def _validate(self, job: _Job) -> None:
+        """Did the one-answer prediction of an explored job hold? Explore less while it does."""
+        ex = self._extrapolate(job)
+        if ex is None:
+            return
+        if len(job.points) == 1:
+            job.guess = ex.end
+        elif job.explore and job.guess is not None:
+            typical = self._duration(job.rows, 0.5)
+            held = abs(job.guess - ex.end) <= _TOLERANCE * typical
+            every = self._explore_every * 2 if held else _EXPLORE_MIN
+            self._explore_every = min(max(every, _EXPLORE_MIN), _EXPLORE_MAX)
+            self._explore_countdown = min(self._explore_countdown, self._explore_every)
+            job.guess = None
+
+    def _learn_offset(self, job: _Job) -> None:
+        if len(job.points) < 2:
+            return
+        (t0, k0), (t1, k1) = job.points[-2:]
+        pace = (t1 - t0) / (k1 - k0)
+        began = t1 - k1 * pace
+        end = t1 + max(job.rows - k1, 0) * pace
+        if began >= job.start - 2 * pace and end > job.start:
+            offset = max(0.0, began - job.start)
+            self._offsets.add(offset)
+            self._shares.add(offset / (end - job.start))
+
+    def _predicted_end(self, job: _Job) -> float:
+        if job.points:
+            ex = self._extrapolate(job)
+            if ex is not None:
+                return max(ex.end, job.last_poll or ex.end)
+        end = job.start + self._duration(job.rows, 0.5)
+        return max(end, job.last_poll or end)
+
+    def _finish(self, job: _Job, now: float) -> None:
+        self._counts["finished"] += 1
+        if job.points:
+            ex = self._extrapolate(job)
+            end = now if ex is None else min(now, max(ex.end, job.last_poll or ex.end))
+            if not job.sampled:
+                self._durations.add((end - job.start) / self._g(job.rows))
+                self._calibrated = True
+        else:  # found done without a progress answer: it ended some time before now
+            # (the model's guess, not `now`: a late end would delay every FIFO successor)
+            end = min(now, max(job.start + self._duration(job.rows, 0.5), job.last_poll or -1.0))
+            if not job.sampled and now > job.start:
+                self._durations.add(_CENSORED_SHRINK * (now - job.start) / self._g(job.rows))
+        self._remember(job, end)
+        self._drop(job)
+        self._finishes_since_fit += 1
+        if self._finishes_since_fit >= _REFIT_EVERY:  # ends known better: recount now and then
+            self._fit_workers()
+
+    def _remember(self, job: _Job, end: float) -> None:
+        self._forgotten = self._forgotten or len(self._history) == self._history.maxlen
+        entry = FifoEntry(
+            job.accepted,
+            job.start,
+            end,
+            job.not_before,
+            job.started_by,
+            idle_at=job.started_idle,
+        )
+        self._history.append((job.seq, entry))
+
+    def _drop(self, job: _Job) -> None:
+        del self._jobs[job.key]
+
+    # -- planning --------------------------------------------------------------------------------
+
+    def _replan(self) -> None:
+        if self.policy.strategy == "fixed" or not self._jobs:
+            return
+        active = sorted(self._jobs.values(), key=lambda j: j.seq)
+        seqs = sorted([*(seq for seq, _ in self._history), *(j.seq for j in active)])
+        starts = fifo_starts(
+            self._fifo_entries(), self._workers, self._duration(self.policy.reference_rows, 0.5)
+        )
+        by_seq = dict(zip(seqs, starts, strict=True))
+        # Until a duration is measured, the first few jobs look early; the others wait for them.
+        scouts = set() if self._calibrated else {j.seq for j in active[:_SCOUTS]}
+        for job in active:
+            job.start = by_seq[job.seq]
+            if job.forced is None:
+                job.due = self._clamp(job, self._plan(job, scout=job.seq in scouts))
+
+    def _fifo_entries(self) -> list[FifoEntry]:
+        """Recent finished jobs and the tracked ones, in acceptance order."""
+        entries = [*self._history, *((j.seq, self._entry(j)) for j in self._jobs.values())]
+        entries.sort(key=lambda e: e[0])
+        return [e for _, e in entries]
+
+    def _entry(self, job: _Job) -> FifoEntry:
+        end = self._predicted_end(job) if job.points else None
+        return FifoEntry(
+            job.accepted, None, end, job.not_before, job.started_by, idle_at=job.started_idle
+        )
+
+    def _clamp(self, job: _Job, due: float) -> float:
+        p = self.policy
+        last = job.last_poll if job.last_poll is not None else job.accepted
+        if job.last_poll is not None:
+            due = max(due, job.last_poll + p.min_interval)
+        return min(due, last + p.max_interval)
+
+    def _plan(self, job: _Job, *, scout: bool) -> float:
+        e = self.economy
+        typical = self._duration(job.rows, 0.5)
+        if job.points:
+            return self._plan_running(job, typical)
+        if not self._calibrated:
+            job.kind = "scout" if scout else "first"
+            if scout:
+                return job.start + _SCOUT_FRACTION * typical * 2.0**job.blank_polls
+            return job.start + typical
+        job.kind = "first"
+        due = job.start + self._first_wait(job.rows)
+        if job.blank_polls and job.last_poll is not None and job.started_by < math.inf:
+            due = max(due, job.last_poll + (0.1 + 0.2 * e) * typical)
+        return due
+
+    def _plan_running(self, job: _Job, typical: float) -> float:
+        e = self.economy
+        t1 = job.points[-1][0]
+        ex = self._extrapolate(job)
+        if ex is None:  # no progress between two answers: look again a little later
+            job.kind = "probe"
+            return t1 + 0.25 * typical
+        tolerance = (_TOLERANCE + 0.3 * e) * typical
+        if ex.exact or (ex.spread <= tolerance and not (job.explore and e < 2 / 3)):
+            job.kind = "end"
+            margin = (0.004 + 0.03 * e) * typical
+            aim = ex.end if ex.exact else ex.end + (0.25 + 0.5 * e) * (ex.latest - ex.end)
+            return max(aim, ex.earliest) + margin + ex.spread * 0.5 * ex.exact
+        job.kind = "probe"  # unsure: measure the pace before the earliest plausible end
+        return t1 + min(0.5 * (ex.earliest - t1), max(t1 - job.start, self.policy.min_interval))

@@ -1,0 +1,305 @@
+"""A virtual-time server for judging poll planners: pure, seeded, no sockets, no clock.
+
+Each :class:`ServerModel` is a FIFO pool of ``workers`` (our jobs are its only traffic): a job
+accepted at ``a`` starts at ``max(a, previous start, first free worker)``, is *Queued* before
+that, *InProgress* with ``processed = 0`` for its ``base`` seconds, then processes its rows at an
+even pace until it ends (*Completed*). Durations are drawn per job from the model's own law
+(``draw``), from a random stream fixed by ``(seed, job index)``, so every client sees the same
+jobs whatever its timing (only a drifting server, whose speed depends on when a job starts, gives
+different draws to different timings, as a real one would).
+
+The driver keeps ``in_flight`` jobs going: when a client *detects* a job finished it submits the
+next one at that instant, so detection delay costs wall time. Three clients:
+
+* the **oracle** polls each job exactly at its end (one poll, no delay): the physical limit;
+* the **naive** cadence, ``PollPolicy.fixed(3.0)`` (the guide's plan);
+* the SDK's :class:`~debitura_async._polling.PollPlanner` with any policy.
+
+``run(model, client, seed)`` returns a :class:`RunResult` (wall time, polls per job, detection
+delays); ``compare(model, seeds)`` measures all three on the same seeds.
+``python -m benchmarks.polling_sim [--prefer P] [--scarcity S] [--seeds N]`` prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from debitura_async._polling import PollPlanner, PollPolicy
+from debitura_async._polling_policy import PREFERENCES
+
+__all__ = [
+    "SCENARIOS",
+    "Comparison",
+    "Drawn",
+    "RunResult",
+    "ServerModel",
+    "compare",
+    "main",
+    "run",
+    "sdk",
+    "table",
+]
+
+QUEUED, IN_PROGRESS, COMPLETED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """One job's draw: seconds at ``processed = 0`` after its start, then seconds processing."""
+
+    base: float
+    processing: float
+
+
+DrawFn = Callable[[random.Random, int, float], Drawn]
+"""``draw(rng, rows, start_time)``: a job's durations (``start_time`` for drifting servers)."""
+
+
+def _linear(base: float, per_row: float, jitter: float) -> DrawFn:
+    def draw(rng: random.Random, rows: int, start: float) -> Drawn:
+        return Drawn(base, per_row * rows + rng.uniform(0.0, jitter))
+
+    return draw
+
+
+def _heavy_tail(rng: random.Random, rows: int, start: float) -> Drawn:
+    # lognormal around the guide-like 25 s, sigma 0.75: p90 ~ 2.6x the median, p99 ~ 5.7x
+    return Drawn(1.0, 0.025 * rows * rng.lognormvariate(0.0, 0.75))
+
+
+def _slow_path(rng: random.Random, rows: int, start: float) -> Drawn:
+    factor = 4.0 if rng.random() < 0.2 else 1.0
+    return Drawn(1.0 * factor, (0.025 * rows + rng.uniform(0.0, 2.0)) * factor)
+
+
+def _drift(rng: random.Random, rows: int, start: float) -> Drawn:
+    # 1x until 40 s, then slower and slower, 3x from 100 s on
+    factor = 1.0 + 2.0 * min(1.0, max(0.0, (start - 40.0) / 60.0))
+    return Drawn(1.0 * factor, (0.025 * rows + rng.uniform(0.0, 2.0)) * factor)
+
+
+@dataclass(frozen=True)
+class ServerModel:
+    name: str
+    workers: int
+    draw: DrawFn
+    jobs: int = 32
+    rows: int = 1000
+    in_flight: int = 8
+    description: str = ""
+
+
+SCENARIOS: tuple[ServerModel, ...] = (
+    ServerModel(
+        "guide-like", 8, _linear(1.0, 0.025, 2.0), description="8 workers, 1+0.025n+U(0,2)"
+    ),
+    ServerModel("fifo-4-workers", 4, _linear(1.0, 0.025, 2.0), description="queue behind 4"),
+    ServerModel("fifo-2-workers", 2, _linear(1.0, 0.025, 2.0), description="queue behind 2"),
+    ServerModel("heavy-tail", 8, _heavy_tail, description="lognormal sigma 0.75"),
+    ServerModel("slow-path-20pct", 8, _slow_path, description="20 % of jobs take 4x"),
+    ServerModel("slows-down-3x", 8, _drift, description="3x slower from 40 s to 100 s"),
+    ServerModel("5x-faster", 8, _linear(0.2, 0.005, 0.4), description="5x the guide's speed"),
+)
+
+
+@dataclass
+class _ServerJob:
+    accepted: float
+    start: float
+    base: float
+    end: float
+    rows: int
+
+    def status(self, now: float) -> tuple[int, int]:
+        if now >= self.end:
+            return COMPLETED, self.rows
+        if now < self.start:
+            return QUEUED, 0
+        begin = self.start + self.base
+        if now < begin:
+            return IN_PROGRESS, 0
+        return IN_PROGRESS, min(self.rows - 1, int(self.rows * (now - begin) / (self.end - begin)))
+
+
+@dataclass
+class _Server:
+    model: ServerModel
+    seed: int
+    free_at: list[float] = field(default_factory=list)
+    last_start: float = 0.0
+    jobs: list[_ServerJob] = field(default_factory=list)
+
+    def submit(self, now: float) -> int:
+        if not self.free_at:
+            self.free_at = [0.0] * self.model.workers
+        index = len(self.jobs)
+        worker = min(range(len(self.free_at)), key=self.free_at.__getitem__)
+        start = max(now, self.free_at[worker], self.last_start)
+        drawn = self.model.draw(random.Random(f"{self.seed}:{index}"), self.model.rows, start)
+        end = start + drawn.base + drawn.processing
+        self.free_at[worker] = end
+        self.last_start = start
+        self.jobs.append(_ServerJob(now, start, drawn.base, end, self.model.rows))
+        return index
+
+
+@dataclass(frozen=True)
+class RunResult:
+    wall: float
+    polls_per_job: float
+    mean_delay: float
+    p90_delay: float
+    delays: tuple[float, ...]
+
+
+Client = Callable[[], PollPlanner] | None
+"""A planner factory, or None for the oracle."""
+
+
+def run(model: ServerModel, client: Client, seed: int) -> RunResult:
+    """Drive one client against one seeded server until every job is detected finished."""
+    server = _Server(model, seed)
+    planner = client() if client is not None else None
+    oracle_due: dict[int, float] = {}
+    now = 0.0
+    polls = 0
+    delays: list[float] = []
+
+    def submit() -> None:
+        index = server.submit(now)
+        if planner is None:
+            oracle_due[index] = server.jobs[index].end
+        else:
+            planner.add(index, model.rows, now)
+
+    for _ in range(min(model.in_flight, model.jobs)):
+        submit()
+    while True:
+        if planner is None:
+            if not oracle_due:
+                break
+            key, due = min(oracle_due.items(), key=lambda item: item[1])
+        else:
+            nxt = planner.next_due()
+            if nxt is None:
+                break
+            key, due = nxt  # type: ignore[assignment]
+        now = max(now, due)
+        job = server.jobs[key]
+        status, processed = job.status(now)
+        polls += 1
+        if planner is None:
+            terminal = status == COMPLETED
+            del oracle_due[key]
+        else:
+            terminal = planner.observe(
+                key, status=status, processed=processed, total=job.rows, now=now
+            )
+        if terminal:
+            delays.append(now - job.end)
+            if len(server.jobs) < model.jobs:
+                submit()
+    ordered = sorted(delays)
+    p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+    return RunResult(now, polls / model.jobs, statistics.fmean(delays), p90, tuple(delays))
+
+
+def sdk(policy: PollPolicy | None = None, *, scarcity: float = 0.0) -> Client:
+    """The SDK's planner with ``policy`` (default: adaptive, latency first)."""
+    return lambda: PollPlanner(policy, scarcity=scarcity)
+
+
+NAIVE: Client = sdk(PollPolicy.fixed(3.0))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One client's figures over several seeds, each wall time divided by the oracle's."""
+
+    ratios: tuple[float, ...]
+    polls_per_job: tuple[float, ...]
+    mean_delay: float
+    p90_delay: float
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def worst_ratio(self) -> float:
+        return max(self.ratios)
+
+    @property
+    def median_polls(self) -> float:
+        return statistics.median(self.polls_per_job)
+
+    @property
+    def worst_polls(self) -> float:
+        return max(self.polls_per_job)
+
+
+def compare(
+    model: ServerModel, seeds: Sequence[int], clients: dict[str, Client]
+) -> dict[str, Comparison]:
+    """Every client (and the oracle, under ``"oracle"``) on the same seeds."""
+    oracle = [run(model, None, seed) for seed in seeds]
+    out: dict[str, Comparison] = {}
+    for name, client in {"oracle": None, **clients}.items():
+        results = oracle if client is None else [run(model, client, seed) for seed in seeds]
+        delays = sorted(d for r in results for d in r.delays)
+        out[name] = Comparison(
+            ratios=tuple(r.wall / o.wall for r, o in zip(results, oracle, strict=True)),
+            polls_per_job=tuple(r.polls_per_job for r in results),
+            mean_delay=statistics.fmean(delays),
+            p90_delay=delays[min(len(delays) - 1, math.ceil(0.9 * len(delays)) - 1)],
+        )
+    return out
+
+
+def table(
+    seeds: Sequence[int] = range(10), policy: PollPolicy | None = None, *, scarcity: float = 0.0
+) -> str:
+    """The Markdown table of every scenario: the SDK's planner and the naive cadence."""
+    lines = [
+        "| scenario | client | wall/oracle median (worst) | polls/job median (worst) "
+        "| mean delay s | p90 delay s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model in SCENARIOS:
+        figures = compare(model, seeds, {"sdk": sdk(policy, scarcity=scarcity), "naive 3 s": NAIVE})
+        for name in ("sdk", "naive 3 s"):
+            c = figures[name]
+            lines.append(
+                f"| {model.name} | {name} | {c.median_ratio:.3f} ({c.worst_ratio:.3f}) "
+                f"| {c.median_polls:.2f} ({c.worst_polls:.2f}) "
+                f"| {c.mean_delay:.2f} | {c.p90_delay:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.polling_sim", description="Poll planners in virtual time."
+    )
+    parser.add_argument("--prefer", default="latency", help="latency, balanced, requests or 0..1")
+    parser.add_argument("--scarcity", type=float, default=0.0, help="0..1")
+    parser.add_argument("--seeds", type=int, default=30, help="how many seeds (default 30)")
+    parser.add_argument("--first-seed", type=int, default=100, help="default 100 (held out)")
+    args = parser.parse_args(argv)
+    prefer: str | float = args.prefer
+    if prefer not in PREFERENCES:
+        prefer = float(args.prefer)
+    policy = PollPolicy(prefer=prefer)  # type: ignore[arg-type]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(table(seeds, policy, scarcity=args.scarcity))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,8 +25,8 @@ from ._common import Check, Scenario, bench_rows, median, percentile, retry_poli
 __all__ = ["run"]
 
 SEED = 11
-TARGET_REQUESTS_PER_1000 = 2.4
-TARGET_POLLS_PER_JOB = 1.2
+TARGET_REQUESTS_PER_1000 = 3.2
+TARGET_POLLS_PER_JOB = 2.2
 
 
 async def _pipeline(rows: int, scale: float, policy: PollPolicy) -> dict[str, Any]:
@@ -128,7 +128,10 @@ async def run(*, quick: bool) -> Scenario:
             ratio=adaptive["requests_per_1000_rows"] / naive["requests_per_1000_rows"],
             target=f"<= {TARGET_REQUESTS_PER_1000}",
             passed=adaptive["requests_per_1000_rows"] <= TARGET_REQUESTS_PER_1000,
-            note="physical minimum 2.0 with 1000-row jobs (one POST + one poll)",
+            note=(
+                "physical minimum 2.0 with 1000-row jobs (one POST + one poll); the planner "
+                "spends up to 2.2 polls a job for near-oracle detection (issue 13)"
+            ),
         ),
         Check(
             metric="polls / job",

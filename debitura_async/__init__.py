@@ -9,7 +9,7 @@ from importlib.metadata import version as _metadata_version
 from ._budget import DEFAULT_RATE_LIMITS, RateLimit, RequestBudget
 from ._journal_api import IngestJournal, JournalEntry
 from ._options import IngestKwargs, IngestOptions
-from ._polling import PollPolicy
+from ._polling import PollPolicy, PollStats
 from ._retry import RetryPolicy
 from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -124,6 +124,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PollPolicy",
+    "PollStats",
     "RateLimit",
     "RateLimitError",
     "RedirectError",

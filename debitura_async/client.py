@@ -261,7 +261,7 @@ class DebituraClient:
                 f"max_job_age must be a positive number or None, got {max_job_age!r}"
             )
         self.tracker: JobTracker = JobTracker(
-            self._poll_job, policy=polling, max_job_age=max_job_age
+            self._poll_job, policy=polling, max_job_age=max_job_age, scarcity=self._scarcity
         )
         """Polls every job this client waits for (see :mod:`debitura_async.tracker`)."""
         self._closed = False
@@ -343,6 +343,11 @@ class DebituraClient:
     async def get_ingestion_job(self, job_id: uuid.UUID | str) -> IngestionJobStatus:
         """The job's current status (``GET /ingestion-jobs/{jobId}``)."""
         return await self._poll_job(_as_uuid(job_id, "jobId"))
+
+    def _scarcity(self) -> float:
+        """How much of the request budget is in use (0..1), for the poll planner."""
+        reading = getattr(self.budget, "scarcity", None)
+        return float(reading()) if callable(reading) else 0.0
 
     async def _poll_job(
         self, job_id: uuid.UUID, counters: RequestStats | None = None

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from ._ledger import check_status
-from ._polling import PollPlanner, PollPolicy
+from ._polling import PollPlanner, PollPolicy, PollStats
 from .errors import (
     AuthenticationError,
     ClientClosedError,
@@ -145,7 +145,8 @@ class JobTracker:
 
     Made by :class:`~debitura_async.DebituraClient` (``client.tracker``); ``poll`` is the client's
     ``GET /ingestion-jobs/{id}`` (budgeted, retried). ``max_concurrent_polls`` bounds the polls in
-    flight at once.
+    flight at once. ``scarcity`` reads how scarce requests are (0..1, e.g. the share of the key's
+    budget in use) before each plan: the planners spend fewer polls as it rises.
     """
 
     def __init__(
@@ -156,12 +157,15 @@ class JobTracker:
         max_concurrent_polls: int = 8,
         max_poll_failures: int = 10,
         max_job_age: float | None = DEFAULT_MAX_JOB_AGE,
+        scarcity: Callable[[], float] | None = None,
     ) -> None:
         self._poll = poll
+        self._scarcity_of = scarcity
         self.policy = policy or PollPolicy()
         self.planner = PollPlanner(self.policy)
         """The planner of jobs tracked with the default policy."""
         self._planners: dict[PollPolicy, PollPlanner] = {self.policy: self.planner}
+        self._scarcity = 0.0
         self._limiter = anyio.CapacityLimiter(max_concurrent_polls)
         self.max_poll_failures = max_poll_failures
         self.max_job_age = max_job_age
@@ -248,7 +252,8 @@ class JobTracker:
         else:
             planner = self._planners.get(policy or self.policy)
             if planner is None:
-                planner = self._planners[policy or self.policy] = PollPlanner(policy)
+                planner = PollPlanner(policy, scarcity=self._scarcity)
+                self._planners[policy or self.policy] = planner
             handle._planner = planner
             planner.add(job_id, rows if rows is not None else planner.policy.reference_rows, now)
         self._ensure_running()
@@ -319,6 +324,7 @@ class JobTracker:
                 self._exiting = True  # idle: no task is left behind while nothing is tracked
                 return
             now = loop.time()
+            self._follow_scarcity()
             self._expire(now)
             best = self._next_due()
             if best is not None and best[0] <= now:
@@ -335,12 +341,30 @@ class JobTracker:
             except TimeoutError:
                 pass
 
+    def set_scarcity(self, value: float) -> None:
+        """How scarce requests are (0 plenty .. 1 nearly spent): every planner shifts toward
+        fewer polls as it rises (see :class:`PollPolicy` ``prefer``)."""
+        for planner in self._planners.values():
+            planner.set_scarcity(value)
+        self._scarcity = value
+
+    def _follow_scarcity(self) -> None:
+        if self._scarcity_of is None:
+            return
+        value = min(1.0, max(0.0, float(self._scarcity_of())))
+        if abs(value - self._scarcity) >= 0.05 or (value == 0.0) != (self._scarcity == 0.0):
+            self.set_scarcity(value)
+
+    def stats(self) -> list[PollStats]:
+        """What each planner (one per distinct policy) has done and believes."""
+        return [planner.stats() for planner in self._planners.values()]
+
     def _next_due(self) -> tuple[float, uuid.UUID] | None:
         best: tuple[float, uuid.UUID] | None = None
         for planner in self._planners.values():
-            for job_id, due in planner.items():
-                if job_id not in self._polling and (best is None or due < best[0]):
-                    best = (due, job_id)  # type: ignore[assignment]
+            found = planner.next_due(exclude=self._polling)
+            if found is not None and (best is None or found[1] < best[0]):
+                best = (found[1], found[0])  # type: ignore[assignment]
         for job_id, due in self._fixed_due.items():
             if job_id not in self._polling and (best is None or due < best[0]):
                 best = (due, job_id)
@@ -374,6 +398,7 @@ class JobTracker:
                 return
             try:
                 async with self._limiter:
+                    sent = loop.time()
                     status = await self._poll(job_id, handle._counters)
             except (AuthenticationError, PermissionDeniedError) as exc:
                 for other in list(self._jobs.values()):  # the key itself is refused
@@ -391,7 +416,8 @@ class JobTracker:
                 logger.exception("polling job %s failed unexpectedly", job_id)
                 self._end(handle, error=exc)
                 return
-            self._observed(handle, status, loop.time())
+            # The answer describes the job somewhere between send and receipt: the midpoint.
+            self._observed(handle, status, (sent + loop.time()) / 2)
         finally:
             self._polling.pop(job_id, None)
             self._wake.set()
@@ -399,6 +425,7 @@ class JobTracker:
     def _failed(
         self, handle: JobHandle, exc: DebituraError, now: float, limit: int, count: int
     ) -> None:
+        """A poll failed: give up at ``limit`` failures in a row, else try again later."""
         if count >= limit:
             self._end(handle, error=exc)
         elif handle._fixed_interval is not None:

@@ -214,9 +214,13 @@ async def test_deadline_reports_accepted_jobs_unresolved_with_ids() -> None:
         assert_invariants(summary)
         unresolved = [r for r in seen if r.outcome is JobOutcome.UNRESOLVED]
         with_ids = [r for r in unresolved if r.job_id is not None]
-        assert len(with_ids) == 3
+        assert 1 <= len(with_ids) <= 3  # max_jobs_in_flight
         jobs = {j["jobId"] for j in await emu.jobs()}
-        assert {str(r.job_id) for r in with_ids} == jobs
+        assert {str(r.job_id) for r in with_ids} <= jobs
+        # A POST still in flight at the deadline may have created its job unseen: such a batch is
+        # UNRESOLVED without a job id but with its Idempotency-Key, which a resume replays.
+        in_flight_posts = [r for r in unresolved if r.job_id is None and r.idempotency_key]
+        assert len(jobs) <= len(with_ids) + len(in_flight_posts)
         assert summary.rows_read < 50_000
         assert no_leaked_tasks() == []
 

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._budget import DEFAULT_RATE_LIMITS, RateLimit, RequestBudget
+from ._budget import (
+    BUDGET_URL_ENV,
+    DEFAULT_RATE_LIMITS,
+    Budget,
+    BudgetStatus,
+    BudgetUnavailableError,
+    RateLimit,
+    RequestBudget,
+    budget_from_url,
+)
 from ._journal_api import IngestJournal, JournalEntry
 from ._polling import PollPolicy
 from ._retry import RetryPolicy
@@ -61,12 +70,16 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     from ._version import __version__
 
 __all__ = [
+    "BUDGET_URL_ENV",
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE_LIMITS",
     "APIStatusError",
     "AsyncJobStatus",
     "AuthenticationError",
     "BadRequestError",
+    "Budget",
+    "BudgetStatus",
+    "BudgetUnavailableError",
     "BusinessError",
     "CollectionPartner",
     "ConfigurationError",
@@ -112,4 +125,5 @@ __all__ = [
     "UnprocessableEntityError",
     "ValidationError",
     "__version__",
+    "budget_from_url",
 ]

@@ -31,7 +31,7 @@ import attrs
 import stamina
 
 from . import _retry, _validate, _wire
-from ._budget import RequestBudget
+from ._budget import Budget, RequestBudget
 from ._retry import RetryPolicy
 from ._version import __version__
 from .errors import (
@@ -189,8 +189,10 @@ class DebituraClient:
     * ``timeout`` — :class:`Timeout` or a number (total seconds per attempt).
     * ``max_retries`` / ``retry`` — :class:`~debitura_async.RetryPolicy`; ``max_retries`` overrides
       the policy's count.
-    * ``budget`` — a :class:`~debitura_async.RequestBudget` (default: Debitura's documented
-      limits; share one instance between clients of the same key), or None to switch it off.
+    * ``budget`` — a :class:`~debitura_async.Budget`: a :class:`~debitura_async.RequestBudget`
+      (default: Debitura's documented limits; share one instance between clients of the same
+      key), a :class:`~debitura_async.redis_budget.RedisBudget` shared by every process of the
+      key (``budget_from_url``), or None to switch it off.
     * ``clock_skew`` — how far in the future an ``eventDate`` may be before it is refused here.
     """
 
@@ -203,7 +205,7 @@ class DebituraClient:
         timeout: Timeout | float = Timeout(),
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
-        budget: RequestBudget | _Default | None = _DEFAULT,
+        budget: Budget | _Default | None = _DEFAULT,
         max_connections: int = 64,
         allow_insecure_http: bool = False,
         clock_skew: timedelta = timedelta(seconds=5),
@@ -228,9 +230,7 @@ class DebituraClient:
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
         self.retry_policy: RetryPolicy = policy
-        self.budget: RequestBudget | None = (
-            RequestBudget() if isinstance(budget, _Default) else budget
-        )
+        self.budget: Budget | None = RequestBudget() if isinstance(budget, _Default) else budget
         if max_connections < 1:
             raise ConfigurationError("max_connections must be at least 1")
         self.max_connections = max_connections
@@ -536,7 +536,7 @@ class DebituraClient:
         if cls is RateLimitError:
             self.stats.rate_limited += 1
             if self.budget is not None and retry_after is not None:
-                self.budget.pause(retry_after)
+                await self.budget.pause(retry_after)
         raise cls(
             status=status,
             method=method,

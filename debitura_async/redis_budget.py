@@ -47,6 +47,7 @@ from ._budget import (
     BudgetStatus,
     BudgetUnavailableError,
     RateLimit,
+    Rule,
     window_rules,
 )
 from .errors import ConfigurationError
@@ -152,6 +153,21 @@ def key_namespace(api_key: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}:{{{digest[:32]}}}"
 
 
+def _checked_rules(
+    api_key: str, limits: Sequence[RateLimit], safety: float, unavailable_timeout: float
+) -> tuple[Rule, ...]:
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise ConfigurationError("RedisBudget needs the API key (only its hash is used)")
+    if not (math.isfinite(unavailable_timeout) and unavailable_timeout >= 0):
+        raise ConfigurationError(
+            f"unavailable_timeout must be >= 0 seconds, got {unavailable_timeout!r}"
+        )
+    try:
+        return window_rules(limits, safety=safety)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 def _decode(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -178,17 +194,8 @@ class RedisBudget:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise ConfigurationError("RedisBudget needs the API key (only its hash is used)")
-        if not (math.isfinite(unavailable_timeout) and unavailable_timeout >= 0):
-            raise ConfigurationError(
-                f"unavailable_timeout must be >= 0 seconds, got {unavailable_timeout!r}"
-            )
         self.limits: tuple[RateLimit, ...] = tuple(limits)
-        try:
-            rules = window_rules(self.limits, safety=safety)
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from None
+        rules = _checked_rules(api_key, self.limits, safety, unavailable_timeout)
         self._horizon = max(rule.horizon for rule in rules)
         self._rule_args: list[str] = [str(len(rules))]
         for rule in rules:
@@ -235,6 +242,12 @@ class RedisBudget:
         """A budget on the Redis at ``url``; ``timeout`` bounds each connect and each command."""
         if not (math.isfinite(timeout) and timeout > 0):
             raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
+        _checked_rules(
+            api_key,
+            options.get("limits", DEFAULT_RATE_LIMITS),
+            options.get("safety", 0.02),
+            options.get("unavailable_timeout", 30.0),
+        )
         try:
             client = aioredis.Redis.from_url(
                 url,

@@ -15,9 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-__all__ = ["RedisServer", "redis_server_binary"]
+from debitura_async.redis_budget import key_namespace
+
+__all__ = ["RedisServer", "log_stamps", "redis_server_binary"]
 
 
 def redis_server_binary() -> str:
@@ -123,3 +125,9 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+async def log_stamps(raw: Any, api_key: str) -> list[float]:
+    """Every reserved send time the budget of ``api_key`` holds in Redis (``raw``: a client)."""
+    pairs = await raw.zrange(f"{key_namespace(api_key)}:log", 0, -1, withscores=True)
+    return [float(score) for _, score in pairs]

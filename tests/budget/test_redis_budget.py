@@ -18,9 +18,9 @@ from debitura_async import (
     RequestBudget,
     budget_from_url,
 )
-from debitura_async.redis_budget import RedisBudget, key_namespace
+from debitura_async.redis_budget import RedisBudget
 
-from ._redis_server import RedisServer
+from ._redis_server import RedisServer, log_stamps
 
 KEY = "pk_live_SECRET-budget-key-0123456789"
 
@@ -37,15 +37,12 @@ async def raw(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 
 async def stamps(raw: aioredis.Redis) -> list[float]:
-    log = f"{key_namespace(KEY)}:log"
-    return [score for _, score in await raw.zrange(log, 0, -1, withscores=True)]
+    return await log_stamps(raw, KEY)
 
 
 def most_in_any(sends: Sequence[float], per: float) -> int:
     ordered = sorted(sends)
-    return max(
-        sum(1 for t in ordered if start <= t < start + per - 1e-9) for start in ordered
-    )
+    return max(sum(1 for t in ordered if start <= t < start + per - 1e-9) for start in ordered)
 
 
 @pytest.mark.anyio
@@ -173,7 +170,7 @@ async def test_the_api_key_is_in_no_redis_key_or_value(
         dump.append(key)
         kind = await raw.type(key)
         if kind == b"zset":
-            dump += [m for m, _ in await raw.zrange(key, 0, -1, withscores=True)]
+            dump += list(await raw.zrange(key, 0, -1))
         elif kind == b"string":
             dump.append(await raw.get(key))
     blob = b"\n".join(dump)

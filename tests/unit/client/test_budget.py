@@ -392,8 +392,8 @@ def _server_sees_over(limit: RateLimit, safety: float, sends: list[float]) -> st
     """A violation any server counting ``limit`` (as documented) could see, or None."""
     if limit.fixed:
         for t in sends:
-            # Any clock within the margin of ours: count its window around ``t``.
-            margin = limit.per * safety
+            # Any clock less than the margin off ours: count its window around ``t``.
+            margin = limit.per * safety * 0.999
             for skew in (-margin, 0.0, margin):
                 k = (t + skew - limit.offset) // limit.per
                 start = limit.offset + k * limit.per

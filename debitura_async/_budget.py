@@ -23,11 +23,14 @@ import bisect
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import attrs
 
 from .errors import ConfigurationError, DebituraError
+
+if TYPE_CHECKING:
+    from .redis_budget import RedisBudget
 
 __all__ = [
     "BUDGET_URL_ENV",
@@ -337,6 +340,9 @@ class RequestBudget:
         """Reservations each window holds now."""
         return self._windows.in_window(self._clock())
 
+    async def aclose(self) -> None:
+        """Nothing to close (there for symmetry with ``RedisBudget``)."""
+
 
 def budget_from_url(
     url: str,
@@ -344,7 +350,7 @@ def budget_from_url(
     api_key: str,
     limits: Sequence[RateLimit] = DEFAULT_RATE_LIMITS,
     **options: Any,
-) -> Budget:
+) -> RequestBudget | RedisBudget:
     """The budget a URL names (what the CLI's ``--budget`` / ``$DEBITURA_BUDGET_URL`` gives).
 
     * ``redis://host:port/db``, ``rediss://...``, ``unix:///path.sock``: a

@@ -37,7 +37,10 @@ from typing import Any, Final, Self
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError as RedisAuthenticationError
+from redis.exceptions import AuthorizationError as RedisAuthorizationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoPermissionError as RedisNoPermissionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -59,6 +62,8 @@ logger = logging.getLogger("debitura_async.budget")
 DEFAULT_PREFIX: Final = "debitura:budget"
 
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+_REFUSED = (RedisAuthenticationError, RedisAuthorizationError, RedisNoPermissionError)
+"""Redis answered, and said no: a configuration error, not an outage (no waiting, no fallback)."""
 
 # KEYS: log (zset of send times), paused (string), gen (string)
 # ARGV: horizon, member, release member or "", fresh generation, n rules, then 5 per rule:
@@ -338,6 +343,8 @@ class RedisBudget:
         while True:
             try:
                 reply = await self._reserve_once(release)
+            except _REFUSED as exc:
+                raise ConfigurationError(f"Redis refused the budget's commands: {exc}") from None
             except _UNAVAILABLE as exc:
                 failure: BaseException = exc
             else:

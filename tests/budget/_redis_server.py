@@ -43,7 +43,8 @@ def _pong(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            answer = sock.recv(64)
+            return answer.startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -56,8 +57,9 @@ class RedisServer:
     (SIGSTOP/SIGCONT): a Redis that accepts connections but does not answer.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, extra: tuple[str, ...] = ()) -> None:
         self.port = port or _free_port()
+        self._extra = extra
         self._dir = Path(tempfile.mkdtemp(prefix="debitura-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -78,6 +80,7 @@ class RedisServer:
             "--daemonize", "no",
             "--loglevel", "warning",
             "--logfile", str(self._dir / "redis.log"),
+            *self._extra,
         ]  # fmt: skip
         self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)  # noqa: S603
         deadline = time.monotonic() + timeout

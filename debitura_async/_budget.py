@@ -364,7 +364,10 @@ def budget_from_url(
         raise ConfigurationError(f"budget URL must be a string, got {type(url).__name__}")
     scheme = url.split(":", 1)[0].strip().lower() if ":" in url else ""
     if scheme in {"memory", "local"}:
-        return RequestBudget(limits, **options)
+        try:
+            return RequestBudget(limits, **options)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
     if scheme in {"redis", "rediss", "unix"}:
         from .redis_budget import RedisBudget  # noqa: PLC0415 - optional extra
 

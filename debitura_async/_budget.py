@@ -325,7 +325,8 @@ class RequestBudget:
 
     async def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (called on a 429 with the server's wait)."""
-        self._windows.pause_until(self._clock() + max(0.0, seconds))
+        wait = float(seconds)  # negative or NaN: no pause; at most a day
+        self._windows.pause_until(self._clock() + (min(wait, 86_400.0) if wait > 0 else 0.0))
 
     def status(self) -> BudgetStatus:
         now = self._clock()

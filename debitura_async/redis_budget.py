@@ -39,10 +39,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError as RedisAuthenticationError
 from redis.exceptions import AuthorizationError as RedisAuthorizationError
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoPermissionError as RedisNoPermissionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._budget import (
     DEFAULT_RATE_LIMITS,
@@ -61,7 +59,8 @@ logger = logging.getLogger("debitura_async.budget")
 
 DEFAULT_PREFIX: Final = "debitura:budget"
 
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+_UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
+"""Down, slow, read-only after a failover, out of memory: wait, then fail closed (or fall back)."""
 _REFUSED = (RedisAuthenticationError, RedisAuthorizationError, RedisNoPermissionError)
 """Redis answered, and said no: a configuration error, not an outage (no waiting, no fallback)."""
 
@@ -171,6 +170,12 @@ def _checked_rules(
         return window_rules(limits, safety=safety)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
+
+
+def _pause_seconds(seconds: float) -> float:
+    """A server's wait as a sane number of seconds (negative or NaN: none; at most a day)."""
+    wait = float(seconds)
+    return min(wait, 86_400.0) if wait > 0 else 0.0
 
 
 def _decode(value: Any) -> str:
@@ -305,7 +310,7 @@ class RedisBudget:
 
     async def pause(self, seconds: float) -> None:
         """Pause every process sharing the key for ``seconds`` (a 429's wait)."""
-        wait = max(0.0, float(seconds))
+        wait = _pause_seconds(seconds)
         try:
             raw = await self._pause(keys=[self._keys[1]], args=[repr(wait)])
         except _UNAVAILABLE as exc:

@@ -137,8 +137,10 @@ async def test_a_429_in_one_process_pauses_all(redis_server: RedisServer) -> Non
         started = time.monotonic()
         await b.acquire()
         assert time.monotonic() - started >= 0.45
-        await a.pause(-3.0)  # a negative wait never shortens a pause
-        await a.pause(0.0)
+        for odd in (-3.0, 0.0, float("nan")):  # never shortens a pause, never an error
+            await a.pause(odd)
+        await a.pause(float("inf"))  # capped at a day
+        assert 86_000 < a.status().paused_for <= 86_400
 
 
 @pytest.mark.anyio

@@ -434,3 +434,12 @@ def test_no_shape_is_ever_crossed(
     sends.sort()
     for limit in limits:
         assert _server_sees_over(limit, safety, sends) is None, limit
+
+
+@pytest.mark.anyio
+async def test_odd_pauses_are_clamped(vtime: VirtualTime) -> None:
+    budget = RequestBudget([RateLimit(100, 60.0)], clock=vtime.clock, sleep=vtime.sleep)
+    await budget.pause(float("nan"))
+    assert budget.status().paused_for == 0.0
+    await budget.pause(float("inf"))
+    assert budget.status().paused_for == 86_400.0

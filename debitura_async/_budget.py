@@ -43,6 +43,7 @@ __all__ = [
     "Rule",
     "Windows",
     "budget_from_url",
+    "steady_wall_clock",
     "window_rules",
 ]
 
@@ -274,6 +275,14 @@ class Budget(Protocol):
     def status(self) -> BudgetStatus: ...
 
 
+def steady_wall_clock() -> Callable[[], float]:
+    """Seconds since the epoch that never jump: the monotonic clock, anchored to the wall clock
+    once. A wall clock stepped back (NTP, a VM resumed) cannot hold requests back by the step;
+    fixed windows drift from the clock hour by the clocks' relative rate only (ppm)."""
+    anchor = time.time() - time.monotonic()
+    return lambda: anchor + time.monotonic()
+
+
 class RequestBudget:
     """The in-process budget, shared by all requests of one or more clients using one key.
 
@@ -281,8 +290,9 @@ class RequestBudget:
     >>> scaled = RequestBudget([RateLimit(100, 6.0)])             # e.g. for a time-scaled emulator
 
     ``await budget.acquire()`` returns when the caller may send. The reservation is FIFO; a
-    caller cancelled while waiting gives its slot back. ``clock`` is wall-clock seconds since the
-    epoch (fixed windows are aligned to it); ``sleep`` is injectable for tests.
+    caller cancelled while waiting gives its slot back. ``clock`` is seconds since the epoch
+    (fixed windows are aligned to it; default :func:`steady_wall_clock`); ``sleep`` is injectable
+    for tests.
     """
 
     def __init__(
@@ -290,12 +300,12 @@ class RequestBudget:
         limits: Sequence[RateLimit] = DEFAULT_RATE_LIMITS,
         *,
         safety: float = 0.02,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.limits: tuple[RateLimit, ...] = tuple(limits)
         self._windows = Windows(self.limits, safety=safety)
-        self._clock = clock
+        self._clock = clock if clock is not None else steady_wall_clock()
         self._sleep = sleep
         self.acquired = 0
         self.waited = 0.0

@@ -443,3 +443,12 @@ async def test_odd_pauses_are_clamped(vtime: VirtualTime) -> None:
     assert budget.status().paused_for == 0.0
     await budget.pause(float("inf"))
     assert budget.status().paused_for == 86_400.0
+
+
+def test_steady_wall_clock_is_epoch_time_that_never_goes_back() -> None:
+    from debitura_async._budget import steady_wall_clock
+
+    clock = steady_wall_clock()
+    first = clock()
+    assert abs(first - time.time()) < 1.0
+    assert clock() >= first

@@ -28,7 +28,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "P3": ("benchmarks.p3_overhead", "client overhead against raw aiohttp"),
     "P4": ("benchmarks.p4_memory", "peak memory at 1M and 10M rows"),
     "P5": ("benchmarks.p5_sequential", "pipeline against a sequential loop"),
-    "P6": ("benchmarks.p6_budget", "shared budget: overhead, 4 processes on one key"),
+    "P7": ("benchmarks.p7_budget", "shared budget: overhead, 4 processes on one key"),
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 SCHEMA_VERSION = 1

@@ -28,7 +28,7 @@ FIGURES = {
     "P3": ("median_client_rows_per_s", "median_baseline_rows_per_s", "client_seconds"),
     "P4": ("cases", "csv_bytes"),
     "P5": ("sequential", "pipeline", "speedup", "ceiling"),
-    "P6": ("overhead", "redis", "local"),
+    "P7": ("overhead", "redis", "local"),
 }
 
 

@@ -1,4 +1,4 @@
-"""A separate OS process for the multi-process budget tests and the P6 benchmark.
+"""A separate OS process for the multi-process budget tests and the P7 benchmark.
 
 ``python -m tests.budget._worker`` reads one JSON line of settings on stdin (the API key among
 them, never on the command line), prints ``{"ready": true}`` once its client and budget are set

@@ -1,4 +1,4 @@
-"""P6 — the shared request budget: overhead per request, and 4 processes on one key.
+"""P7 — the shared request budget: overhead per request, and 4 processes on one key.
 
 Overhead: ``acquire()`` on a budget whose limits never bind (Debitura's shapes, 100 times
 larger), in one task and then in 32 concurrent tasks, for the in-process :class:`RequestBudget`
@@ -111,7 +111,7 @@ async def run(*, quick: bool) -> Scenario:
     # loaded 2-core machine ~0.1 s real, whatever the time scale (so 2 % of a 10-s window).
     rows_each, limit, scale, safety = (150, 60, 30.0, 0.1) if quick else (750, 100, 6.0, 0.02)
     scenario = Scenario(
-        key="P6",
+        key="P7",
         title="shared budget: overhead per request, 4 processes on one key",
         params={
             "overhead_limits": "Debitura's window shapes x100 (none binds)",

@@ -30,6 +30,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "P5": ("benchmarks.p5_sequential", "pipeline against a sequential loop"),
     "P6": ("benchmarks.p6_service", "independent submitters on one shared tracker"),
     "P7": ("benchmarks.p7_polling", "polling against an oracle, per latency scenario"),
+    "P8": ("benchmarks.p8_budget", "shared budget: overhead, 4 processes on one key"),
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 SCHEMA_VERSION = 1

@@ -6,7 +6,16 @@ Public names only; everything else is private and may change.
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _metadata_version
 
-from ._budget import DEFAULT_RATE_LIMITS, RateLimit, RequestBudget
+from ._budget import (
+    BUDGET_URL_ENV,
+    DEFAULT_RATE_LIMITS,
+    Budget,
+    BudgetStatus,
+    BudgetUnavailableError,
+    RateLimit,
+    RequestBudget,
+    budget_from_url,
+)
 from ._journal_api import IngestJournal, JournalEntry
 from ._options import IngestKwargs, IngestOptions
 from ._polling import PollPolicy, PollStats
@@ -77,6 +86,7 @@ except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     from ._version import __version__
 
 __all__ = [
+    "BUDGET_URL_ENV",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_JOB_AGE",
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -86,6 +96,9 @@ __all__ = [
     "AsyncJobStatus",
     "AuthenticationError",
     "BadRequestError",
+    "Budget",
+    "BudgetStatus",
+    "BudgetUnavailableError",
     "BusinessError",
     "ClientClosedError",
     "CollectionPartner",
@@ -146,4 +159,5 @@ __all__ = [
     "UnresolvedCaseRow",
     "ValidationError",
     "__version__",
+    "budget_from_url",
 ]

@@ -31,7 +31,7 @@ import stamina
 
 from . import _retry, _validate, _wire
 from . import ingest as _ingest
-from ._budget import RequestBudget
+from ._budget import Budget, RequestBudget
 from ._options import IngestKwargs
 from ._polling import PollPolicy
 from ._retry import RetryPolicy
@@ -175,8 +175,10 @@ class DebituraClient:
     * ``timeout`` — :class:`Timeout` or a number (total seconds per attempt).
     * ``max_retries`` / ``retry`` — :class:`~debitura_async.RetryPolicy`; ``max_retries`` overrides
       the policy's count.
-    * ``budget`` — a :class:`~debitura_async.RequestBudget` (default: Debitura's documented
-      limits; share one instance between clients of the same key), or None to switch it off.
+    * ``budget`` — a :class:`~debitura_async.Budget`: a :class:`~debitura_async.RequestBudget`
+      (default: Debitura's documented limits; share one instance between clients of the same
+      key), a :class:`~debitura_async.redis_budget.RedisBudget` shared by every process of the
+      key (``budget_from_url``), or None to switch it off.
     * ``clock_skew`` — how far in the future an ``eventDate`` may be before it is refused here.
     """
 
@@ -189,7 +191,7 @@ class DebituraClient:
         timeout: Timeout | float = Timeout(),
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
-        budget: RequestBudget | _Default | None = _DEFAULT,
+        budget: Budget | _Default | None = _DEFAULT,
         max_connections: int = 64,
         allow_insecure_http: bool = False,
         clock_skew: timedelta = timedelta(seconds=5),
@@ -217,9 +219,7 @@ class DebituraClient:
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
         self.retry_policy: RetryPolicy = policy
-        self.budget: RequestBudget | None = (
-            RequestBudget() if isinstance(budget, _Default) else budget
-        )
+        self.budget: Budget | None = RequestBudget() if isinstance(budget, _Default) else budget
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise ConfigurationError("max_connections must be an int")
         if max_connections < 1:
@@ -615,7 +615,7 @@ class DebituraClient:
             for tally in tallies:
                 tally.rate_limited += 1
             if self.budget is not None and retry_after is not None:
-                self.budget.pause(min(retry_after, self.retry_policy.max_retry_after))
+                await self.budget.pause(min(retry_after, self.retry_policy.max_retry_after))
         raise cls(
             status=status,
             method=method,

@@ -30,6 +30,7 @@ FIGURES = {
     "P5": ("sequential", "pipeline", "speedup", "ceiling"),
     "P6": ("shared_tracker", "per_caller_fixed_3s"),
     "P7": ("guide", "fifo-4"),
+    "P8": ("overhead", "redis", "local"),
 }
 
 

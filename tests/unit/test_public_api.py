@@ -18,6 +18,7 @@ import pytest
 import debitura_async
 from debitura_async import (
     AsyncJobStatus,
+    BudgetStatus,
     ConfigurationError,
     DebituraError,
     ErrorBody,
@@ -170,8 +171,11 @@ async def test_a_budget_that_raises_ends_the_run_accounted() -> None:
         async def acquire(self) -> None:
             raise DebituraError("budget store unreachable")
 
-        def pause(self, seconds: float) -> None:
+        async def pause(self, seconds: float) -> None:
             return None
+
+        def status(self) -> BudgetStatus:
+            return BudgetStatus(paused_for=0.0, next_slot_in=0.0, acquired=0, waited=0.0)
 
     server = MemoryDebitura()
     async with server.client(budget=Broken()) as client:

@@ -31,6 +31,7 @@ from aiohttp import web
 from .config import EmulatorConfig, Fault, FaultKind, Partner, World
 from .core import Accepted, ApiProblem, EmulatorCore, JobFaults
 from .faults import FaultDecision, FaultPlan
+from .introspection import BOUND_HOST_KEY, TOKEN_KEY, guard, new_token
 
 __all__ = [
     "SERVICE_KEY",
@@ -113,8 +114,11 @@ class EmulatorService:
         world: World | None = None,
         clock: ModelClock | None = None,
         utcnow: Callable[[], datetime] = _utcnow,
+        token: str | None = None,
     ) -> None:
         self.config = config
+        self.token = token if token is not None else new_token()
+        """The ``X-Emulator-Token`` that ``/_emulator/*`` over HTTP requires (random per run)."""
         self.core = EmulatorCore(config, world)
         self.clock = clock if clock is not None else ModelClock(config.time_scale)
         self.faults = FaultPlan(config.faults, seed=config.seed)
@@ -505,12 +509,18 @@ async def _emu_reset(request: web.Request) -> web.Response:
     return _json({"reset": True})
 
 
-def build_app(service: EmulatorService) -> web.Application:
-    """The aiohttp application serving ``service`` (Debitura paths + ``/_emulator/``)."""
+def build_app(service: EmulatorService, *, host: str = "127.0.0.1") -> web.Application:
+    """The aiohttp application serving ``service`` (Debitura paths + ``/_emulator/``, the latter
+    guarded by :mod:`.introspection`; ``host`` is the bound address it accepts in ``Host``)."""
+    from .case_routes import add_case_routes  # noqa: PLC0415 - case_routes imports this module
+
     app = web.Application(
-        middlewares=[_error_middleware], client_max_size=service.config.max_body_bytes
+        middlewares=[_error_middleware, guard], client_max_size=service.config.max_body_bytes
     )
     app[SERVICE_KEY] = service
+    app[TOKEN_KEY] = service.token
+    app[BOUND_HOST_KEY] = host
+    add_case_routes(app)
     app.router.add_post("/ingestion-jobs", _post_ingestion_job)
     app.router.add_get("/ingestion-jobs/{jobId}", _get_ingestion_job, allow_head=False)
     app.router.add_post("/cases/{id}/notes", _post_case_note)

@@ -74,7 +74,7 @@ def check_token(token: str | None) -> str | None:
     """A caller's token: None (a random one is made), or 16+ printable ASCII characters."""
     if token is None:
         return None
-    if len(token) < 16 or not token.isascii() or not token.isprintable() or token != token.strip():
+    if len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
         raise ValueError("an emulator token needs 16+ printable ASCII characters, no blanks")
     return token
 

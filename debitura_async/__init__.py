@@ -40,6 +40,10 @@ from .errors import (
 from .ingest import Ingestion, IngestOptions
 from .models import (
     AsyncJobStatus,
+    Case,
+    CaseCreditor,
+    CaseDebtor,
+    CaseTimeline,
     CollectionPartner,
     IngestionJobAccepted,
     IngestionJobRow,
@@ -53,6 +57,8 @@ from .models import (
     NoteAuthor,
     PartnerIngestEventType,
     RejectedRow,
+    TimelineActor,
+    TimelineItem,
 )
 
 try:
@@ -68,6 +74,10 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BusinessError",
+    "Case",
+    "CaseCreditor",
+    "CaseDebtor",
+    "CaseTimeline",
     "CollectionPartner",
     "ConfigurationError",
     "ConnectError",
@@ -107,6 +117,8 @@ __all__ = [
     "RowProblem",
     "ServerError",
     "TLSError",
+    "TimelineActor",
+    "TimelineItem",
     "Timeout",
     "TransportError",
     "UnprocessableEntityError",

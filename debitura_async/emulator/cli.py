@@ -32,7 +32,9 @@ _FAULT_HELP = (
     "inject a fault (repeatable): KIND[:key=value]... with KIND one of http_error, rate_limit,"
     " slow, drop_before, drop_after, job_failed, job_vanish and keys probability|p, count|n,"
     " endpoint ('POST /ingestion-jobs', 'GET /ingestion-jobs/{jobId}', 'POST /cases/{id}/notes',"
-    " 'GET /me' or '*'), status (500/502/503/504), delay, retry_after, after (model seconds);"
+    " 'GET /me', 'GET /cases/by-partner-reference', 'GET /cases/by-partner-reference/{reference}',"
+    " 'GET /cases/{id}/timeline' or '*'), status (500/502/503/504), delay, retry_after, after"
+    " (model seconds);"
     " e.g. 'drop_after:count=2:endpoint=POST /ingestion-jobs' or 'http_error:p=0.05:status=502'"
 )
 

@@ -3,8 +3,10 @@
 Debitura's batch form ``GET /cases/by-partner-reference?references=a,b,c`` takes at most 100
 comma-separated references; a reference with a comma cannot travel in it, and one with leading
 or trailing blanks may not survive it (servers trim list entries), so those go through the
-single form ``GET /cases/by-partner-reference/{reference}``. Batches are also cut so that the
-encoded query stays under :data:`MAX_QUERY_CHARS` (servers refuse request lines over ~8 KiB).
+single form ``GET /cases/by-partner-reference/{reference}``; the single form, in turn, sends
+``.`` and ``..`` through the batch form (URLs normalise those segments away). Batches are also
+cut so that the encoded query stays under :data:`MAX_QUERY_CHARS` (servers refuse request lines
+over ~8 KiB).
 
 >>> batches, singles = plan_lookups(["A-1", "112179442 & 112179443", "Hansen, Jens"])
 >>> batches, singles
@@ -30,6 +32,7 @@ __all__ = [
     "MAX_REFERENCE_LENGTH",
     "batch_path",
     "check_references",
+    "fits_a_path_segment",
     "needs_single_form",
     "plan_lookups",
     "single_path",
@@ -67,12 +70,30 @@ def check_references(references: Iterable[object]) -> list[str]:
                     f"at most {MAX_REFERENCE_LENGTH} characters (got {len(reference)})",
                 )
             )
+        elif not _encodable(reference):
+            problems.append(
+                RowProblem(index, "reference", "is not valid Unicode (a lone surrogate)")
+            )
         elif reference not in seen:
             seen.add(reference)
             result.append(reference)
     if problems:
         raise ValidationError(problems, what="references")
     return result
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fits_a_path_segment(reference: str) -> bool:
+    """False for ``.`` and ``..``: URL normalisation removes such a segment even when it is
+    percent-encoded, so these go through the batch form (they need no single form)."""
+    return reference not in (".", "..")
 
 
 def needs_single_form(reference: str) -> bool:

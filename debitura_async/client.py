@@ -30,7 +30,7 @@ import aiohttp
 import attrs
 import stamina
 
-from . import _lookup, _retry, _validate, _wire
+from . import _case_calls, _retry, _validate, _wire
 from ._budget import RequestBudget
 from ._retry import RetryPolicy
 from ._version import __version__
@@ -39,7 +39,6 @@ from .errors import (
     ConfigurationError,
     ConnectError,
     JobWaitTimeout,
-    NotFoundError,
     RateLimitError,
     RemoteProtocolError,
     RequestTimeout,
@@ -402,54 +401,25 @@ class DebituraClient:
     # -- cases ---------------------------------------------------------------------------------
 
     async def find_cases_by_partner_reference(self, references: Iterable[str]) -> dict[str, Case]:
-        """Resolve your own case references to cases: ``{reference: Case}``, in input order.
+        """Resolve your own case references: ``{reference: Case}``, in input order.
 
-        References no case of yours carries (unknown, or another partner's) are simply absent.
-        Lookups go in batches of at most 100 (``GET /cases/by-partner-reference?references=``,
-        one request each, in sequence); a reference the batch form cannot carry (a comma, outer
-        blanks) goes through the single form, transparently. Duplicates are looked up once.
-        Matching is exact (case and blanks count). A :class:`ValidationError` lists every
-        reference that is not a string of 1..128 characters, before anything is sent.
+        References no case of yours carries are absent. Batches of at most 100
+        (``GET /cases/by-partner-reference?references=``), one request at a time; a reference the
+        batch form cannot carry (a comma, outer blanks) goes through the single form. Duplicates
+        are looked up once; matching is exact. A :class:`ValidationError` lists every reference
+        that is not a string of 1..128 characters, before anything is sent.
         """
-        wanted = _lookup.check_references(references)
-        batches, singles = _lookup.plan_lookups(wanted)
-        found: dict[str, Case] = {}
-        for batch in batches:
-            status, raw = await self._call("GET", _lookup.batch_path(batch), idempotent=True)
-            cases = _wire.decode_case_map(
-                raw, method="GET", path=_lookup.LOOKUP_PATH, status=status
-            )
-            asked = set(batch)
-            found.update((ref, case) for ref, case in cases.items() if ref in asked)
-        for reference in singles:
-            case = await self._get_case_by_reference(reference)
-            if case is not None:
-                found[reference] = case
-        return {ref: found[ref] for ref in wanted if ref in found}
+        return await _case_calls.find_cases_by_partner_reference(self, references)
 
     async def get_case_by_partner_reference(self, reference: str) -> Case | None:
-        """The case of yours with exactly this partner reference, or None
-        (``GET /cases/by-partner-reference/{reference}``; the reference is path-encoded, so any
-        text of 1..128 characters works, commas and ``&`` included)."""
-        [checked] = _lookup.check_references([reference])
-        return await self._get_case_by_reference(checked)
-
-    async def _get_case_by_reference(self, reference: str) -> Case | None:
-        path = _lookup.single_path(reference)
-        try:
-            status, raw = await self._call("GET", path, idempotent=True)
-        except NotFoundError:
-            return None
-        return _wire.decode(Case, raw, method="GET", path=_lookup.LOOKUP_PATH, status=status)
+        """The case of yours with exactly this reference, or None
+        (``GET /cases/by-partner-reference/{reference}``, path-encoded: any 1..128 characters)."""
+        return await _case_calls.get_case_by_partner_reference(self, reference)
 
     async def get_case_timeline(self, case_id: uuid.UUID | str) -> CaseTimeline:
-        """A case's history, oldest first, with its engagement phase
-        (``GET /cases/{id}/timeline``). Notes appear as items (without their externalRef).
-        Raises :class:`NotFoundError` for a case that is not assigned to you."""
-        cid = _as_uuid(case_id, "caseId")
-        path = f"/cases/{cid}/timeline"
-        status, raw = await self._call("GET", path, idempotent=True)
-        return _wire.decode(CaseTimeline, raw, method="GET", path=path, status=status)
+        """A case's history, oldest first, and its engagement phase (``GET /cases/{id}/timeline``;
+        notes are items, without externalRef). :class:`NotFoundError` for a case not yours."""
+        return await _case_calls.get_case_timeline(self, case_id)
 
     # -- ingestion pipeline --------------------------------------------------------------------
 

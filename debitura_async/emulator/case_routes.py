@@ -74,5 +74,8 @@ def add_case_routes(app: web.Application) -> None:
     app[CASES_KEY] = CaseBook(app[SERVICE_KEY].core.world)
     app.router.add_get("/cases/by-partner-reference", _lookup, allow_head=False)
     app.router.add_get("/cases/by-partner-reference/", _lookup_one, allow_head=False)
-    app.router.add_get("/cases/by-partner-reference/{reference}", _lookup_one, allow_head=False)
+    # Any character but "/" (the default pattern also refuses "{" and "}").
+    app.router.add_get(
+        "/cases/by-partner-reference/{reference:[^/]+}", _lookup_one, allow_head=False
+    )
     app.router.add_get("/cases/{id}/timeline", _timeline, allow_head=False)

@@ -159,3 +159,8 @@ def test_a_timeline_decodes_with_null_items_and_actors() -> None:
         _wire.decode(CaseTimeline, b'{"items": ["a"]}')  # a string is not an empty item
     with pytest.raises(DecodeError, match=r"items\[0\]\.actor"):
         _wire.decode(CaseTimeline, b'{"items": [{"actor": "System"}]}')
+
+
+def test_a_lone_surrogate_is_refused_not_crashed_on() -> None:
+    with pytest.raises(ValidationError, match="surrogate"):
+        _lookup.check_references(["ok", "bad\ud800"])

@@ -72,7 +72,11 @@ def parse_references(
     by_case: dict[uuid.UUID, str] = {}
     seen: dict[str, uuid.UUID] = {}
     for key, value in raw.items():
-        case = uuid.UUID(str(key))
+        try:
+            case = uuid.UUID(str(key))
+        except ValueError:
+            message = f"{partner}: partnerReferences key {key!r} is not a case UUID"
+            raise ValueError(message) from None
         if case not in owned:
             raise ValueError(f"{partner}: partnerReferences names {case}, not one of its caseIds")
         text = check_reference(value, f"{partner}: partnerReferences[{case}]")

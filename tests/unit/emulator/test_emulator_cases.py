@@ -77,7 +77,7 @@ CASE_A, CASE_B = uuid.UUID(int=1, version=4), uuid.UUID(int=2, version=4)
         ({str(CASE_A): "   "}, ValueError, "empty or blank"),
         ({str(CASE_A): "x" * 129}, ValueError, "at most 128"),
         ({str(CASE_A): 42}, TypeError, "must be a string"),
-        ({"not-a-uuid": "X"}, ValueError, "badly formed"),
+        ({"not-a-uuid": "X"}, ValueError, "'not-a-uuid' is not a case UUID"),
     ],
 )
 def test_bad_partner_references_in_a_world_file(

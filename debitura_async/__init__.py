@@ -63,6 +63,10 @@ from .errors import (
 from .ingest import Ingestion
 from .models import (
     AsyncJobStatus,
+    Case,
+    CaseCreditor,
+    CaseDebtor,
+    CaseTimeline,
     CollectionPartner,
     IngestionJobAccepted,
     IngestionJobRow,
@@ -76,6 +80,8 @@ from .models import (
     NoteAuthor,
     PartnerIngestEventType,
     RejectedRow,
+    TimelineActor,
+    TimelineItem,
     UnresolvedCaseRow,
 )
 from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
@@ -100,6 +106,10 @@ __all__ = [
     "BudgetStatus",
     "BudgetUnavailableError",
     "BusinessError",
+    "Case",
+    "CaseCreditor",
+    "CaseDebtor",
+    "CaseTimeline",
     "ClientClosedError",
     "CollectionPartner",
     "ConfigurationError",
@@ -152,6 +162,8 @@ __all__ = [
     "RowProblem",
     "ServerError",
     "TLSError",
+    "TimelineActor",
+    "TimelineItem",
     "Timeout",
     "Transport",
     "TransportError",

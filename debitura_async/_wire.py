@@ -16,7 +16,7 @@ import enum
 import math
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -28,17 +28,24 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from .errors import BusinessError, DecodeError, ErrorBody
 from .models import (
+    Case,
+    CaseCreditor,
+    CaseDebtor,
+    CaseTimeline,
     CollectionPartner,
     IngestionJobAccepted,
     IngestionJobRow,
     IngestionJobStatus,
     Note,
     NoteAuthor,
+    TimelineActor,
+    TimelineItem,
 )
 
 __all__ = [
     "converter",
     "decode",
+    "decode_case_map",
     "encode_row",
     "encode_rows",
     "format_datetime",
@@ -348,3 +355,78 @@ def parse_retry_after(header: str | None, body: ErrorBody, *, now: datetime) -> 
     if body.retry_after is not None:
         return max(0.0, body.retry_after)
     return None
+
+
+# -- cases (lookup by partner reference, timeline): registered on the same converter -----------
+
+
+def _object_only(cls: type[T], structure: Callable[[Any, type], T]) -> Callable[[Any, type], T]:
+    """A structure hook that refuses anything but a JSON object (cattrs' generated hooks would
+    read a string as an object with every field missing)."""
+
+    def hook(value: Any, cl: type) -> T:
+        if not isinstance(value, dict):
+            raise TypeError(
+                f"expected a JSON object for {cls.__name__}, got {type(value).__name__}"
+            )
+        return structure(value, cl)
+
+    return hook
+
+
+def _register_case_models(conv: cattrs.Converter) -> None:
+    for cls in (CaseDebtor, CaseCreditor, Case, TimelineActor, TimelineItem):
+        renames: dict[str, Any] = {
+            a.name: override(rename=to_camel(a.name)) for a in attrs.fields(cls)
+        }
+        structure = make_dict_structure_fn(cls, conv, **renames)
+        conv.register_structure_hook(cls, _object_only(cls, structure))
+    timeline = make_dict_structure_fn(
+        CaseTimeline, conv, current_engagement_phase=override(rename="currentEngagementPhase")
+    )
+
+    def structure_timeline(value: Any, cl: type) -> CaseTimeline:
+        # ``items`` is required but nullable in the spec: null reads as no items.
+        if isinstance(value, dict):
+            items = value.get("items", ())
+            if items is None:
+                value = {**value, "items": ()}
+            elif not isinstance(items, list):
+                raise TypeError(f"items: expected a JSON array, got {type(items).__name__}")
+        result: CaseTimeline = timeline(value, cl)
+        return result
+
+    conv.register_structure_hook(CaseTimeline, _object_only(CaseTimeline, structure_timeline))
+
+
+_register_case_models(converter)
+
+
+def decode_case_map(
+    raw: bytes, *, method: str = "", path: str = "", status: int = 0
+) -> dict[str, Case]:
+    """The batch lookup's ``{partnerReference: InvoiceDto}`` body as ``{reference: Case}``."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        snippet = raw[:80].decode("utf-8", "replace")
+        raise DecodeError(
+            f"response is not JSON ({exc}): {snippet!r}", method=method, path=path, status=status
+        ) from exc
+    if not isinstance(data, dict):
+        raise DecodeError(
+            f"expected a JSON object mapping references to cases, got {type(data).__name__}",
+            method=method,
+            path=path,
+            status=status,
+        )
+    try:
+        return converter.structure(data, dict[str, Case])
+    except Exception as exc:
+        reasons = "; ".join(_describe_structure_error(exc))
+        raise DecodeError(
+            f"response does not match {{reference: Case}}: {reasons}",
+            method=method,
+            path=path,
+            status=status,
+        ) from exc

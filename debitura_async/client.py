@@ -29,7 +29,7 @@ import aiohttp
 import attrs
 import stamina
 
-from . import _retry, _validate, _wire
+from . import _case_calls, _retry, _validate, _wire
 from . import ingest as _ingest
 from ._budget import Budget, RequestBudget
 from ._options import IngestKwargs
@@ -49,6 +49,8 @@ from .errors import (
 )
 from .ingest import Ingestion, RowInput
 from .models import (
+    Case,
+    CaseTimeline,
     CollectionPartner,
     IngestionJobAccepted,
     IngestionJobRow,
@@ -462,6 +464,29 @@ class DebituraClient:
         """The partner behind the API key (``GET /me``): the recommended first call."""
         status, raw = await self._call("GET", "/me", idempotent=True)
         return _wire.decode(CollectionPartner, raw, method="GET", path="/me", status=status)
+
+    # -- cases ---------------------------------------------------------------------------------
+
+    async def find_cases_by_partner_reference(self, references: Iterable[str]) -> dict[str, Case]:
+        """Resolve your own case references: ``{reference: Case}``, in input order.
+
+        References no case of yours carries are absent. Batches of at most 100
+        (``GET /cases/by-partner-reference?references=``), one request at a time; a reference the
+        batch form cannot carry (a comma, outer blanks) goes through the single form. Duplicates
+        are looked up once; matching is exact. A :class:`ValidationError` lists every reference
+        that is not a string of 1..128 characters, before anything is sent.
+        """
+        return await _case_calls.find_cases_by_partner_reference(self, references)
+
+    async def get_case_by_partner_reference(self, reference: str) -> Case | None:
+        """The case of yours with exactly this reference, or None
+        (``GET /cases/by-partner-reference/{reference}``, path-encoded: any 1..128 characters)."""
+        return await _case_calls.get_case_by_partner_reference(self, reference)
+
+    async def get_case_timeline(self, case_id: uuid.UUID | str) -> CaseTimeline:
+        """A case's history, oldest first, and its engagement phase (``GET /cases/{id}/timeline``;
+        notes are items, without externalRef). :class:`NotFoundError` for a case not yours."""
+        return await _case_calls.get_case_timeline(self, case_id)
 
     # -- ingestion pipeline --------------------------------------------------------------------
 

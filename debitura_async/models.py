@@ -19,6 +19,10 @@ from .errors import RowProblem
 
 __all__ = [
     "AsyncJobStatus",
+    "Case",
+    "CaseCreditor",
+    "CaseDebtor",
+    "CaseTimeline",
     "CollectionPartner",
     "IngestProgress",
     "IngestionJobAccepted",
@@ -33,6 +37,8 @@ __all__ = [
     "PartnerIngestEventType",
     "RejectedRow",
     "RequestStats",
+    "TimelineActor",
+    "TimelineItem",
     "UnresolvedCaseRow",
 ]
 
@@ -414,3 +420,110 @@ class RequestStats:
 
     def snapshot(self) -> RequestStats:
         return attrs.evolve(self)
+
+
+# -- cases: lookup by partner reference and timeline --------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class CaseDebtor:
+    """The debtor of a case (``DebtorDto``): ``type`` is ``"Company"`` or ``"Person"``."""
+
+    type: str | None = None
+    name: str | None = None
+    contact_person: str | None = None
+    company_registration_number: str | None = None
+    address: str | None = None
+    zip_code: str | None = None
+    city: str | None = None
+    state: str | None = None
+    state_alpha2: str | None = None
+    country_alpha2: str | None = None
+    country: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CaseCreditor:
+    """The creditor (the partner's client) of a case (``CreditorDto``, division not modelled)."""
+
+    id: uuid.UUID | None = None
+    company_name: str | None = None
+    company_registration_number: str | None = None
+    office_email: str | None = None
+    office_phone: str | None = None
+    address: str | None = None
+    city: str | None = None
+    zip_code: str | None = None
+    state: str | None = None
+    country: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Case:
+    """A Debitura case as the case endpoints return it (``InvoiceDto``).
+
+    ``id`` is the case UUID (what ingestion rows need as ``case_id``); ``reference`` is
+    Debitura's own case reference, not the partner's (the partner reference is the key you
+    looked the case up by). Amounts are in ``currency``. Nested objects other than ``debtor`` and
+    ``creditor`` (bank account, signing hand-off, validation, assigned user, allocation) are not
+    modelled; unknown fields are ignored.
+    """
+
+    id: uuid.UUID
+    reference: str | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    creditor_reference: str | None = None
+    creditor_comments: str | None = None
+    claim_description: str | None = None
+    gross_amount: float | None = None
+    remainder: float | None = None
+    interest_fees: float | None = None
+    reminder_fees: float | None = None
+    collection_fees: float | None = None
+    total_added_fees: float | None = None
+    currency: str | None = None
+    is_test_case: bool | None = None
+    lifecycle: str | None = None
+    due_date: datetime | None = None
+    date: datetime | None = None
+    date_finished: datetime | None = None
+    date_collection_started: datetime | None = None
+    close_code: str | None = None
+    current_engagement_phase: str | None = None
+    claim_type: str | None = None
+    creditor_division_id: uuid.UUID | None = None
+    debtor: CaseDebtor | None = None
+    creditor: CaseCreditor | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TimelineActor:
+    """Who did a timeline action (``TimelineActorDto``): ``type`` is ``"System"``,
+    ``"Creditor user"`` or ``"Partner user"``."""
+
+    type: str | None = None
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TimelineItem:
+    """One event of a case's history (``TimelineItemDto``); notes are items too (they carry no
+    ``externalRef``)."""
+
+    date: datetime | None = None
+    type: str | None = None
+    title: str | None = None
+    description: str | None = None
+    actor: TimelineActor | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CaseTimeline:
+    """``GET /cases/{id}/timeline``: the events oldest first and the engagement phase
+    (``"Pre-legal"``, ``"Legal"``, ``"Enforcement"``, or None when no engagement is active)."""
+
+    items: tuple[TimelineItem, ...] = ()
+    current_engagement_phase: str | None = None

@@ -5,7 +5,12 @@
 Deterministic (a seeded RNG): running it again gives byte-identical files.
 
 * ``demo-world.json`` — the emulator's seed world (``--world`` / ``World.from_file``): the demo
-  partner with its API key and 250 case ids, and a second partner owning 20 other cases.
+  partner with its API key and 250 case ids, and a second partner owning 20 other cases. Cases
+  carry partner references (``partnerReferences``): the demo partner's case ``i`` is
+  ``C-{7001 + i}``, the export's ``CaseNumber`` column, except three without one (``C-7050``,
+  ``C-7150`` and ``C-7250`` resolve to nothing), plus six extra cases (not in the export) with
+  the awkward shapes CRMs hold (``112179442 & 112179443``, a comma, a slash, 128 characters).
+  The other partner's cases are ``C-7001`` ... ``C-7020`` too: the same text, other cases.
 * ``crm-notes-export.csv`` — 3,000 case notes as a CRM would export them: UTF-8 with a BOM,
   CRLF line ends, CRM column names (``NoteId, CaseGuid, CaseNumber, CreatedAtUtc, Author,
   Channel, NoteText``; map them with ``--map caseId=CaseGuid --map description=NoteText
@@ -81,6 +86,15 @@ PLANTED = {
     2345: "other_partner",
 }
 BLANK_AFTER = (500, 2600)
+NO_REFERENCE = (49, 149, 249)
+SPECIAL_REFERENCES = (
+    "112179442 & 112179443",
+    "Hansen, Jens 4411",
+    "INV 2024/0042",
+    "Müller & Söhne GmbH, 17",
+    "  KD 55  ",
+    "LONG-" + "0123456789" * 12 + "abc",
+)
 
 
 def _uuid(rng: random.Random) -> uuid.UUID:
@@ -97,19 +111,30 @@ def main() -> None:
     rng = random.Random("debitura-async-demo-v1")  # noqa: S311 - reproducible sample data
     cases = [_uuid(rng) for _ in range(CASES)]
     other_cases = [_uuid(rng) for _ in range(20)]
+    # Its own RNG: the references added no draw to ``rng``, so every other value is unchanged.
+    ref_rng = random.Random("debitura-async-demo-references-v1")  # noqa: S311 - sample data
+    special = [_uuid(ref_rng) for _ in SPECIAL_REFERENCES]
+    references = {
+        str(case): f"C-{7001 + i}" for i, case in enumerate(cases) if i not in NO_REFERENCE
+    }
+    references.update(zip(map(str, special), SPECIAL_REFERENCES, strict=True))
     world = {
         "partners": [
             {
                 "id": str(_uuid(rng)),
                 "name": "Nordic Recovery Partners (demo)",
                 "apiKey": DEMO_KEY,
-                "caseIds": [str(c) for c in cases],
+                "caseIds": [str(c) for c in (*cases, *special)],
+                "partnerReferences": references,
             },
             {
                 "id": str(_uuid(rng)),
                 "name": "Another Agency (demo)",
                 "apiKey": OTHER_KEY,
                 "caseIds": [str(c) for c in other_cases],
+                "partnerReferences": {
+                    str(case): f"C-{7001 + i}" for i, case in enumerate(other_cases)
+                },
             },
         ]
     }

@@ -32,6 +32,7 @@ from aiohttp import web
 from .config import EmulatorConfig, Fault, FaultKind, Partner, World
 from .core import Accepted, ApiProblem, EmulatorCore, JobFaults
 from .faults import FaultDecision, FaultPlan
+from .introspection import BOUND_HOST_KEY, TOKEN_KEY, guard, new_token
 from .oracle import JobScheduledCallback, ScheduledJob
 
 __all__ = [
@@ -116,6 +117,7 @@ class EmulatorService:
         clock: ModelClock | None = None,
         utcnow: Callable[[], datetime] = _utcnow,
         on_job_scheduled: JobScheduledCallback | None = None,
+        token: str | None = None,
     ) -> None:
         self.clock = clock if clock is not None else ModelClock(config.time_scale)
         if config.rate_limits.clock_epoch is None:  # the model wall clock starts at real UTC now
@@ -123,6 +125,8 @@ class EmulatorService:
             limits = attrs.evolve(config.rate_limits, clock_epoch=epoch)
             config = attrs.evolve(config, rate_limits=limits)
         self.config = config
+        self.token = token if token is not None else new_token()
+        """The ``X-Emulator-Token`` that ``/_emulator/*`` over HTTP requires (random per run)."""
         self.core = EmulatorCore(config, world)
         self.on_job_scheduled = on_job_scheduled
         self.faults = FaultPlan(config.faults, seed=config.seed)
@@ -541,12 +545,18 @@ async def _emu_reset(request: web.Request) -> web.Response:
     return _json({"reset": True})
 
 
-def build_app(service: EmulatorService) -> web.Application:
-    """The aiohttp application serving ``service`` (Debitura paths + ``/_emulator/``)."""
+def build_app(service: EmulatorService, *, host: str = "127.0.0.1") -> web.Application:
+    """The aiohttp application serving ``service`` (Debitura paths + ``/_emulator/``, the latter
+    guarded by :mod:`.introspection`; ``host`` is the bound address it accepts in ``Host``)."""
+    from .case_routes import add_case_routes  # noqa: PLC0415 - case_routes imports this module
+
     app = web.Application(
-        middlewares=[_error_middleware], client_max_size=service.config.max_body_bytes
+        middlewares=[_error_middleware, guard], client_max_size=service.config.max_body_bytes
     )
     app[SERVICE_KEY] = service
+    app[TOKEN_KEY] = service.token
+    app[BOUND_HOST_KEY] = host
+    add_case_routes(app)
     app.router.add_post("/ingestion-jobs", _post_ingestion_job)
     app.router.add_get("/ingestion-jobs/{jobId}", _get_ingestion_job, allow_head=False)
     app.router.add_post("/cases/{id}/notes", _post_case_note)

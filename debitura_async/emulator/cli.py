@@ -23,7 +23,7 @@ import orjson
 
 from . import _model_args
 from .config import EmulatorConfig, Fault, World
-from .server import Emulator, check_host
+from .server import Emulator, check_host, check_token
 
 __all__ = ["add_arguments", "build_config", "main", "run", "serve"]
 
@@ -33,7 +33,9 @@ _FAULT_HELP = (
     "inject a fault (repeatable): KIND[:key=value]... with KIND one of http_error, rate_limit,"
     " slow, drop_before, drop_after, job_failed, job_vanish and keys probability|p, count|n,"
     " endpoint ('POST /ingestion-jobs', 'GET /ingestion-jobs/{jobId}', 'POST /cases/{id}/notes',"
-    " 'GET /me' or '*'), status (500/502/503/504), delay, retry_after, after (model seconds);"
+    " 'GET /me', 'GET /cases/by-partner-reference', 'GET /cases/by-partner-reference/{reference}',"
+    " 'GET /cases/{id}/timeline' or '*'), status (500/502/503/504), delay, retry_after, after"
+    " (model seconds);"
     " e.g. 'drop_after:count=2:endpoint=POST /ingestion-jobs' or 'http_error:p=0.05:status=502'"
 )
 
@@ -84,9 +86,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON ready line {url, partners: [{id, name, apiKey, caseIds}]} to stdout",
+        help="print one JSON ready line {url, token, partners: [{id, name, apiKey, caseIds,"
+        " partnerReferences}]} to stdout",
     )
     net.add_argument("--access-log", action="store_true", help="log every request (no headers)")
+    net.add_argument(
+        "--token",
+        metavar="TOKEN",
+        default=None,
+        help="X-Emulator-Token that /_emulator/* requires (16+ printable ASCII characters;"
+        " default: a random one per start, printed at start)",
+    )
     net.add_argument(
         "--log-level",
         default="WARNING",
@@ -307,11 +317,13 @@ def _banner(emu: Emulator, config: EmulatorConfig, show_cases: int, out: TextIO)
         shown = ", ".join(str(c) for c in partner.case_ids[:show_cases])
         print(f"    cases ({len(partner.case_ids)}): {shown}", file=out)
     print("  introspection: GET /_emulator/world | notes | stats | jobs; Ctrl+C stops", file=out)
+    print(f"  introspection token: X-Emulator-Token: {emu.token}", file=out)
     out.flush()
 
 
 def _ready_line(emu: Emulator) -> bytes:
-    return orjson.dumps({"url": emu.url, "partners": [p.to_dict() for p in emu.partners]})
+    partners = [p.to_dict() for p in emu.partners]
+    return orjson.dumps({"url": emu.url, "token": emu.token, "partners": partners})
 
 
 async def serve(
@@ -325,6 +337,7 @@ async def serve(
     exit_on_stdin_eof: bool = False,
     show_cases: int = 3,
     stop: asyncio.Event | None = None,
+    token: str | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM, ``stop`` is set, or (optionally) stdin closes; return 0."""
     stop = stop if stop is not None else asyncio.Event()
@@ -343,6 +356,7 @@ async def serve(
             port=port,
             allow_non_loopback=allow_non_loopback,
             access_log=access_log,
+            token=token,
         ) as emu:
             if json_ready:
                 sys.stdout.buffer.write(_ready_line(emu) + b"\n")
@@ -401,6 +415,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         check_host(args.host, allow_non_loopback=args.allow_non_loopback)
+        check_token(args.token)
         config = build_config(args)
     except (ValueError, TypeError, OSError, orjson.JSONDecodeError) as exc:
         print(f"debitura-async emulator: error: {exc}", file=sys.stderr)
@@ -416,6 +431,7 @@ def run(args: argparse.Namespace) -> int:
                 access_log=args.access_log,
                 exit_on_stdin_eof=args.exit_on_stdin_eof,
                 show_cases=args.show_cases,
+                token=args.token,
             )
         )
     except OSError as exc:

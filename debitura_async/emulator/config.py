@@ -24,6 +24,7 @@ import orjson
 
 from .latency import LatencyModel
 from .ratelimit import RateLimits
+from .references import References, generate_references, parse_references
 
 __all__ = [
     "ENDPOINTS",
@@ -42,6 +43,9 @@ ENDPOINTS: Final = (
     "GET /ingestion-jobs/{jobId}",
     "POST /cases/{id}/notes",
     "GET /me",
+    "GET /cases/by-partner-reference",
+    "GET /cases/by-partner-reference/{reference}",
+    "GET /cases/{id}/timeline",
 )
 JOB_ENDPOINT: Final = "POST /ingestion-jobs"
 
@@ -201,12 +205,14 @@ class Fault:
 
 @attrs.frozen(kw_only=True)
 class Partner:
-    """A collection partner: its id, display name, API key and the cases it owns."""
+    """A collection partner: its id, display name, API key, the cases it owns and their
+    partner references (``(case id, reference)`` pairs, see :mod:`.references`)."""
 
     id: uuid.UUID
     name: str
     api_key: str = attrs.field(repr=False)
     case_ids: tuple[uuid.UUID, ...] = ()
+    references: References = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +220,7 @@ class Partner:
             "name": self.name,
             "apiKey": self.api_key,
             "caseIds": [str(c) for c in self.case_ids],
+            "partnerReferences": {str(case): text for case, text in self.references},
         }
 
     @classmethod
@@ -227,11 +234,14 @@ class Partner:
         raw_cases = data.get("caseIds", [])
         if not isinstance(raw_cases, list):
             raise TypeError("'caseIds' must be a list of UUID strings")
+        case_ids = tuple(uuid.UUID(str(c)) for c in raw_cases)
+        name = str(data.get("name") or f"Partner {str(partner_id)[:8]}")
         return cls(
             id=partner_id,
-            name=str(data.get("name") or f"Partner {str(partner_id)[:8]}"),
+            name=name,
             api_key=api_key,
-            case_ids=tuple(uuid.UUID(str(c)) for c in raw_cases),
+            case_ids=case_ids,
+            references=parse_references(data.get("partnerReferences"), case_ids, partner=name),
         )
 
 
@@ -262,7 +272,10 @@ class World:
     Seed-file format (``--world PATH``)::
 
         {"partners": [{"id": "<uuid, optional>", "name": "<optional>",
-                       "apiKey": "<required>", "caseIds": ["<uuid>", ...]}]}
+                       "apiKey": "<required>", "caseIds": ["<uuid>", ...],
+                       "partnerReferences": {"<case uuid>": "<reference>", ...}}]}
+
+    ``partnerReferences`` (optional) gives cases their ``collectionPartnerReference``.
     """
 
     partners: tuple[Partner, ...] = attrs.field(validator=_check_world)
@@ -279,7 +292,10 @@ class World:
             key = f"emu-{index + 1}-{rng.getrandbits(96):024x}"
             cases = tuple(_uuid4(rng) for _ in range(cases_per_partner))
             name = f"Emulated Collections {index + 1}"
-            result.append(Partner(id=partner_id, name=name, api_key=key, case_ids=cases))
+            refs = generate_references(cases, seed=seed, partner_index=index)
+            result.append(
+                Partner(id=partner_id, name=name, api_key=key, case_ids=cases, references=refs)
+            )
         return cls(partners=tuple(result))
 
     @classmethod

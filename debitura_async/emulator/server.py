@@ -1,9 +1,10 @@
 """Running the emulator in-process (:class:`Emulator`) or in a child (:class:`EmulatorProcess`).
 
 Both are async context managers with the same attributes (``url``, ``api_key``, ``partners``,
-``case_ids``, ``other_partner_case_ids``) and the same async introspection methods (``notes``,
-``note_count``, ``stats``, ``jobs``, ``job_schedule``, ``add_fault``, ``clear_faults``,
-``restart``, ``reset``).
+``case_ids``, ``other_partner_case_ids``, ``token``, ``introspection_headers``) and the same
+async introspection methods (``notes``, ``note_count``, ``stats``, ``jobs``, ``job_schedule``,
+``add_fault``, ``clear_faults``, ``restart``, ``reset``). ``EmulatorProcess`` calls the child's
+``/_emulator/*`` endpoints with the token; ``Emulator``'s methods need none (in-process).
 ``Emulator`` also exposes the pure state object as ``core``.
 
 >>> import asyncio
@@ -32,9 +33,10 @@ from aiohttp import web
 from .app import EmulatorService, build_app
 from .config import EmulatorConfig, Fault, Partner
 from .core import EmulatorCore
+from .introspection import TOKEN_HEADER
 from .oracle import JobScheduledCallback, ScheduledJob
 
-__all__ = ["Emulator", "EmulatorProcess", "format_url", "is_loopback_host"]
+__all__ = ["Emulator", "EmulatorProcess", "check_token", "format_url", "is_loopback_host"]
 
 _READY_LINE_LIMIT: Final = 256 * 1024 * 1024
 _SHUTDOWN_TIMEOUT: Final = 2.0
@@ -69,6 +71,15 @@ def format_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def check_token(token: str | None) -> str | None:
+    """A caller's token: None (a random one is made), or 16+ printable ASCII characters."""
+    if token is None:
+        return None
+    if len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
+        raise ValueError("an emulator token needs 16+ printable ASCII characters, no blanks")
+    return token
+
+
 def _partner_views(
     partners: tuple[Partner, ...],
 ) -> tuple[tuple[uuid.UUID, ...], tuple[uuid.UUID, ...]]:
@@ -94,20 +105,23 @@ class Emulator:
         allow_non_loopback: bool = False,
         access_log: bool = False,
         on_job_scheduled: JobScheduledCallback | None = None,
+        token: str | None = None,
     ) -> None:
         check_host(host, allow_non_loopback=allow_non_loopback)
         self.config = config if config is not None else EmulatorConfig()
         self.host = host
         self._port = port
         self._access_log = access_log
-        self.service = EmulatorService(self.config, on_job_scheduled=on_job_scheduled)
+        self.service = EmulatorService(
+            self.config, on_job_scheduled=on_job_scheduled, token=check_token(token)
+        )
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("emulator already started")
-        app = build_app(self.service)
+        app = build_app(self.service, host=self.host)
         kwargs: dict[str, Any] = {} if self._access_log else {"access_log": None}
         runner = web.AppRunner(app, shutdown_timeout=_SHUTDOWN_TIMEOUT, **kwargs)
         await runner.setup()
@@ -151,6 +165,16 @@ class Emulator:
     @property
     def core(self) -> EmulatorCore:
         return self.service.core
+
+    @property
+    def token(self) -> str:
+        """The ``X-Emulator-Token`` header value that ``/_emulator/*`` over HTTP requires."""
+        return self.service.token
+
+    @property
+    def introspection_headers(self) -> dict[str, str]:
+        """``{"X-Emulator-Token": token}``, for HTTP calls to ``/_emulator/*``."""
+        return {TOKEN_HEADER: self.token}
 
     @property
     def partners(self) -> tuple[Partner, ...]:
@@ -230,6 +254,7 @@ class EmulatorProcess:
         self._session: aiohttp.ClientSession | None = None
         self._url: str | None = None
         self._partners: tuple[Partner, ...] = ()
+        self._token: str | None = None
         self.returncode: int | None = None
 
     async def start(self) -> None:
@@ -275,6 +300,7 @@ class EmulatorProcess:
             raise RuntimeError(f"emulator process exited with code {code} before it was ready")
         ready = orjson.loads(line)
         self._url = str(ready["url"])
+        self._token = str(ready["token"])
         self._partners = tuple(Partner.from_dict(p) for p in ready["partners"])
 
     @property
@@ -331,6 +357,18 @@ class EmulatorProcess:
         return self._partners
 
     @property
+    def token(self) -> str:
+        """The child's ``X-Emulator-Token`` (from its ready line); the methods below send it."""
+        if self._token is None:
+            raise RuntimeError("emulator process not started")
+        return self._token
+
+    @property
+    def introspection_headers(self) -> dict[str, str]:
+        """``{"X-Emulator-Token": token}``, for HTTP calls to ``/_emulator/*``."""
+        return {TOKEN_HEADER: self.token}
+
+    @property
     def api_key(self) -> str:
         return self.partners[0].api_key
 
@@ -348,7 +386,9 @@ class EmulatorProcess:
         if self._session is None:
             raise RuntimeError("emulator process not started")
         data = None if json is None else orjson.dumps(json)
-        headers = None if data is None else {"Content-Type": "application/json"}
+        headers = self.introspection_headers
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         async with self._session.request(
             method, self.url + path, params=params, data=data, headers=headers
         ) as response:
@@ -386,7 +426,7 @@ class EmulatorProcess:
         if self._session is None:
             raise RuntimeError("emulator process not started")
         url = f"{self.url}/_emulator/jobs/{job_id}"
-        async with self._session.get(url) as response:
+        async with self._session.get(url, headers=self.introspection_headers) as response:
             body = await response.read()
             if response.status == 404:
                 return None

@@ -25,6 +25,11 @@ CASES = tuple(uuid.uuid5(_NS, f"case-{i}") for i in range(6))
 FOREIGN = uuid.uuid5(_NS, "a case of another partner")
 UNKNOWN = uuid.uuid5(_NS, "a case nobody has")
 API_KEY = "rel-corpus-key-3c0f5e2a"
+# The partner references of CASES[0..4] (CASES[5] has none), as the emulator's world gives them:
+# plain, combined with " & ", with a comma (the batch lookup cannot carry it), with spaces and a
+# slash, non-ASCII. The other partner uses REFERENCES[0]'s text for its own case.
+REFERENCES = ("REL-1001", "112179442 & 112179443", "Hansen, Jens 4411", "INV 2024/0042", "Ærø-7")
+FOREIGN_REFERENCE = REFERENCES[0]
 WORLD = {
     "partners": [
         {
@@ -32,12 +37,14 @@ WORLD = {
             "name": "Corpus Partner",
             "apiKey": API_KEY,
             "caseIds": [str(c) for c in CASES],
+            "partnerReferences": dict(zip(map(str, CASES), REFERENCES, strict=False)),
         },
         {
             "id": str(uuid.uuid5(_NS, "other partner")),
             "name": "Other Partner",
             "apiKey": "rel-corpus-other-partner",
             "caseIds": [str(FOREIGN)],
+            "partnerReferences": {str(FOREIGN): FOREIGN_REFERENCE},
         },
     ]
 }

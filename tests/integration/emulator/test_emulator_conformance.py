@@ -2,7 +2,7 @@
 
 Two parts, both against a live emulator on loopback:
 
-1. **Generated** requests (schemathesis 4 + hypothesis, positive and negative data) for the four
+1. **Generated** requests (schemathesis 4 + hypothesis, positive and negative data) for the seven
    operations the emulator implements, validated with explicit checks: no server error,
    documented status (minus the listed deviations), documented content type, headers and
    response schema, and rejection of negative data.
@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 import aiohttp
 import attrs
@@ -50,8 +51,19 @@ POST_JOBS: Final = "POST /ingestion-jobs"
 GET_JOB: Final = "GET /ingestion-jobs/{jobId}"
 POST_NOTE: Final = "POST /cases/{id}/notes"
 GET_ME: Final = "GET /me"
-OPERATIONS: Final = (POST_JOBS, GET_JOB, POST_NOTE, GET_ME)
-PATHS: Final = ["/ingestion-jobs", "/ingestion-jobs/{jobId}", "/cases/{id}/notes", "/me"]
+LOOKUP: Final = "GET /cases/by-partner-reference"
+LOOKUP_ONE: Final = "GET /cases/by-partner-reference/{reference}"
+TIMELINE: Final = "GET /cases/{id}/timeline"
+OPERATIONS: Final = (POST_JOBS, GET_JOB, POST_NOTE, GET_ME, LOOKUP, LOOKUP_ONE, TIMELINE)
+PATHS: Final = [
+    "/ingestion-jobs",
+    "/ingestion-jobs/{jobId}",
+    "/cases/{id}/notes",
+    "/me",
+    "/cases/by-partner-reference",
+    "/cases/by-partner-reference/{reference}",
+    "/cases/{id}/timeline",
+]
 
 # Deliberate deviations: statuses the emulator answers that the spec does not document for the
 # operation. Bodies are still checked (ApiErrorResponseDto; 429 uses RATE_LIMIT_BODY).
@@ -60,6 +72,9 @@ DEVIATIONS: Final[dict[str, frozenset[int]]] = {
     GET_JOB: frozenset({401, 429, 500, 502, 503, 504}),
     POST_NOTE: frozenset({401, 413, 415, 429, 502, 503, 504}),
     GET_ME: frozenset({429, 502, 503, 504}),
+    LOOKUP: frozenset({401, 429, 500, 502, 503, 504}),
+    LOOKUP_ONE: frozenset({401, 429, 500, 502, 503, 504}),
+    TIMELINE: frozenset({401, 429, 500, 502, 503, 504}),
 }
 RATE_LIMIT_BODY: Final = {
     "type": "object",
@@ -506,11 +521,132 @@ def scenarios() -> list[Scenario]:
             fault=Fault(kind=FaultKind.RATE_LIMIT, count=1),
             expected=429,
         ),
+        *case_scenarios(),
     ]
 
 
-# Documented statuses the emulator cannot produce: /me's 404 needs a key without a partner.
-UNREACHABLE: Final = {(GET_ME, 404)}
+def case_scenarios() -> list[Scenario]:
+    """The case read operations: lookup by partner reference (both forms) and the timeline."""
+    lookup = "/cases/by-partner-reference"
+    fault = Fault(kind=FaultKind.HTTP_ERROR, count=1)
+    result = [
+        Scenario(
+            name="lookup 200",
+            operation=LOOKUP,
+            path=lookup + "?references={ref_q},{other_ref_q},nope",
+            expected=200,
+        ),
+        Scenario(
+            name="lookup 200 none found",
+            operation=LOOKUP,
+            path=lookup + "?references=x",
+            expected=200,
+        ),
+        Scenario(
+            name="lookup 200 at most 100",
+            operation=LOOKUP,
+            path=lookup + "?references=" + ",".join(f"r{i}" for i in range(100)),
+            expected=200,
+        ),
+        Scenario(name="lookup 400 missing", operation=LOOKUP, path=lookup, expected=400),
+        Scenario(
+            name="lookup 400 empty", operation=LOOKUP, path=lookup + "?references=", expected=400
+        ),
+        Scenario(
+            name="lookup 400 blank entries",
+            operation=LOOKUP,
+            path=lookup + "?references=%20,,",
+            expected=400,
+        ),
+        Scenario(
+            name="lookup 400 over 100",
+            operation=LOOKUP,
+            path=lookup + "?references=" + ",".join(f"r{i}" for i in range(101)),
+            expected=400,
+        ),
+        Scenario(
+            name="lookup 401",
+            operation=LOOKUP,
+            path=lookup + "?references=x",
+            key="none",
+            expected=401,
+        ),
+        Scenario(
+            name="lookup 429",
+            operation=LOOKUP,
+            path=lookup + "?references=x",
+            fault=Fault(kind=FaultKind.RATE_LIMIT, count=1),
+            expected=429,
+        ),
+        Scenario(name="one 200", operation=LOOKUP_ONE, path=lookup + "/{ref_p}", expected=200),
+        Scenario(
+            name="one 200 with a comma",
+            operation=LOOKUP_ONE,
+            path=lookup + "/{comma_ref_p}",
+            expected=200,
+        ),
+        Scenario(name="one 400 empty", operation=LOOKUP_ONE, path=lookup + "/", expected=400),
+        Scenario(name="one 400 blank", operation=LOOKUP_ONE, path=lookup + "/%20%20", expected=400),
+        Scenario(name="one 404 unknown", operation=LOOKUP_ONE, path=lookup + "/nope", expected=404),
+        Scenario(
+            name="one 404 other partner",
+            operation=LOOKUP_ONE,
+            path=lookup + "/{other_ref_p}",
+            expected=404,
+        ),
+        Scenario(
+            name="one 401", operation=LOOKUP_ONE, path=lookup + "/{ref_p}", key="bad", expected=401
+        ),
+        Scenario(
+            name="timeline 200", operation=TIMELINE, path="/cases/{case}/timeline", expected=200
+        ),
+        Scenario(
+            name="timeline 404 other partner",
+            operation=TIMELINE,
+            path="/cases/{other_case}/timeline",
+            expected=404,
+        ),
+        Scenario(
+            name="timeline 404 unknown",
+            operation=TIMELINE,
+            path="/cases/{random}/timeline",
+            expected=404,
+        ),
+        Scenario(
+            name="timeline 404 not a uuid",
+            operation=TIMELINE,
+            path="/cases/abc/timeline",
+            expected=404,
+        ),
+        Scenario(
+            name="timeline 401",
+            operation=TIMELINE,
+            path="/cases/{case}/timeline",
+            key="none",
+            expected=401,
+        ),
+    ]
+    for operation, path in (
+        (LOOKUP, lookup + "?references=x"),
+        (LOOKUP_ONE, lookup + "/{ref_p}"),
+        (TIMELINE, "/cases/{case}/timeline"),
+    ):
+        result.extend(
+            Scenario(
+                name=f"{operation} {status} fault",
+                operation=operation,
+                path=path,
+                fault=attrs.evolve(fault, status=status, endpoint=operation),
+                expected=status,
+            )
+            for status in (500, 502, 503, 504)
+        )
+    return result
+
+
+# Documented statuses the emulator cannot produce: /me's 404 needs a key without a partner; the
+# timeline's 400 ("case ID missing or empty") needs an empty path segment, which does not route.
+UNREACHABLE: Final = {(GET_ME, 404), (TIMELINE, 400)}
 
 
 def test_hand_built_scenarios_cover_every_documented_status(contract: Contract) -> None:
@@ -537,7 +673,14 @@ async def test_hand_built_requests_conform_to_the_spec(contract: Contract) -> No
                 job_id: str = (await response.json())["jobId"]
                 return job_id
 
+        own_refs, other_refs = dict(own.references), dict(other.references)
+        comma_ref = next(r for r in own_refs.values() if "," in r)
         values = {
+            "ref_q": quote(own_refs[own.case_ids[0]], safe=""),
+            "ref_p": quote(own_refs[own.case_ids[0]], safe=""),
+            "comma_ref_p": quote(comma_ref, safe=""),
+            "other_ref_q": quote(other_refs[other.case_ids[0]], safe=""),
+            "other_ref_p": quote(other_refs[other.case_ids[0]], safe=""),
             "case": str(own.case_ids[0]),
             "other_case": str(other.case_ids[0]),
             "job": await create_job(own.api_key, own.case_ids[0]),
@@ -652,8 +795,14 @@ def _steer(case: Case, choice: int, emu: Emulator, jobs: tuple[str, ...]) -> Non
     own = [str(c) for c in emu.case_ids]
     if path == "/ingestion-jobs/{jobId}":
         case.path_parameters = {"jobId": jobs[choice % len(jobs)]}
-    elif path == "/cases/{id}/notes":
+    elif path in ("/cases/{id}/notes", "/cases/{id}/timeline"):
         case.path_parameters = {"id": own[choice % len(own)] if choice < 3 else str(uuid.uuid4())}
+    elif path == "/cases/by-partner-reference/{reference}":
+        refs = [text for _, text in emu.partners[0].references]
+        case.path_parameters = {"reference": refs[choice % len(refs)]}
+    elif path == "/cases/by-partner-reference":
+        refs = [text for _, text in emu.partners[0].references if "," not in text]
+        case.query = {"references": ",".join(refs[: choice * 3])}
     elif path == "/ingestion-jobs" and isinstance(case.body, dict):
         rows = case.body.get("rows")
         if not isinstance(rows, list) or not rows:
@@ -668,13 +817,15 @@ def _steer(case: Case, choice: int, emu: Emulator, jobs: tuple[str, ...]) -> Non
         case.body = {"rows": rows}
 
 
-# GET /me has no parameter or body to make invalid (XApiKey is not generated), so it has no
-# negative run: hypothesis would report the strategy as unsatisfiable.
+# GET /me has no parameter or body to make invalid (XApiKey is not generated), and any string
+# is a valid reference path segment, so neither has a negative run: hypothesis would report the
+# strategy as unsatisfiable.
+NO_NEGATIVE_RUN: Final = (GET_ME, LOOKUP_ONE)
 GENERATED_RUNS: Final = [
     (operation, mode)
     for operation in OPERATIONS
     for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
-    if (operation, mode) != (GET_ME, schemathesis.GenerationMode.NEGATIVE)
+    if not (operation in NO_NEGATIVE_RUN and mode is schemathesis.GenerationMode.NEGATIVE)
 ]
 
 

@@ -453,41 +453,54 @@ async def test_non_loopback_host_is_refused_without_the_flag() -> None:
 async def test_introspection_endpoints() -> None:
     async with serving() as (emu, session):
         base = emu.url + "/_emulator"
-        status, world, _ = await request(session, "GET", base + "/world")
+        token = emu.introspection_headers
+        status, world, _ = await request(session, "GET", base + "/world", extra_headers=token)
         assert status == 200
         assert [p["apiKey"] for p in world["partners"]] == [p.api_key for p in emu.partners]
         _, job, _ = await post_job(
             emu, session, note_rows(emu.case_ids[:2], externalRef="R"), extra_headers={}
         )
         await wait_terminal(emu, session, job["jobId"])
-        _, notes, _ = await request(session, "GET", base + "/notes?externalRef=R")
+        _, notes, _ = await request(
+            session, "GET", base + "/notes?externalRef=R", extra_headers=token
+        )
         assert len(notes) == 2
-        _, by_case, _ = await request(session, "GET", f"{base}/notes?caseId={emu.case_ids[1]}")
+        _, by_case, _ = await request(
+            session, "GET", f"{base}/notes?caseId={emu.case_ids[1]}", extra_headers=token
+        )
         assert [n["caseId"] for n in by_case] == [str(emu.case_ids[1])]
-        _, jobs, _ = await request(session, "GET", base + "/jobs")
+        _, jobs, _ = await request(session, "GET", base + "/jobs", extra_headers=token)
         assert [j["jobId"] for j in jobs] == [job["jobId"]]
         assert jobs[0]["status"] == 2
-        _, stats, _ = await request(session, "GET", base + "/stats")
+        _, stats, _ = await request(session, "GET", base + "/stats", extra_headers=token)
         assert stats["requests"]["POST /ingestion-jobs"] == {"202": 1}
         assert stats["notes"] == 2
         assert "/_emulator" not in str(stats["requests"])  # introspection is not counted
 
         fault = {"kind": "http_error", "count": 1, "endpoint": "GET /me", "status": 502}
-        status, faults, _ = await request(session, "POST", base + "/faults", body=fault)
+        status, faults, _ = await request(
+            session, "POST", base + "/faults", body=fault, extra_headers=token
+        )
         assert status == 201
         assert faults[0]["remaining"] == 1
         assert (await request(session, "GET", emu.url + "/me", key=emu.api_key))[0] == 502
-        assert (await request(session, "POST", base + "/faults", body={"kind": "nope"}))[0] == 400
-        await request(session, "POST", base + "/faults", body=fault)
-        assert (await request(session, "DELETE", base + "/faults"))[1] == []
+        assert (
+            await request(
+                session, "POST", base + "/faults", body={"kind": "nope"}, extra_headers=token
+            )
+        )[0] == 400
+        await request(session, "POST", base + "/faults", body=fault, extra_headers=token)
+        assert (await request(session, "DELETE", base + "/faults", extra_headers=token))[1] == []
         assert (await request(session, "GET", emu.url + "/me", key=emu.api_key))[0] == 200
 
-        assert (await request(session, "POST", base + "/restart?keepNotes=false"))[0] == 200
-        assert (await request(session, "GET", base + "/jobs"))[1] == []
-        assert (await request(session, "GET", base + "/notes"))[1] == []
+        assert (
+            await request(session, "POST", base + "/restart?keepNotes=false", extra_headers=token)
+        )[0] == 200
+        assert (await request(session, "GET", base + "/jobs", extra_headers=token))[1] == []
+        assert (await request(session, "GET", base + "/notes", extra_headers=token))[1] == []
         await post_job(emu, session, note_rows(emu.case_ids[:1]))
-        assert (await request(session, "POST", base + "/reset"))[0] == 200
-        _, stats, _ = await request(session, "GET", base + "/stats")
+        assert (await request(session, "POST", base + "/reset", extra_headers=token))[0] == 200
+        _, stats, _ = await request(session, "GET", base + "/stats", extra_headers=token)
         assert (stats["jobs_created"], stats["requests"]) == (0, {})
 
 

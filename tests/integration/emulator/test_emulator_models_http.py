@@ -62,7 +62,10 @@ async def test_on_job_scheduled_tells_the_finish_before_the_202_and_it_holds() -
         for schedule in seen:
             assert await emu.job_schedule(schedule.job_id) == schedule
             code, record, _ = await request(
-                session, "GET", f"{emu.url}/_emulator/jobs/{schedule.job_id}"
+                session,
+                "GET",
+                f"{emu.url}/_emulator/jobs/{schedule.job_id}",
+                extra_headers=emu.introspection_headers,
             )
             assert code == 200
             assert ScheduledJob.from_dict(record) == schedule
@@ -109,7 +112,12 @@ async def test_unknown_jobs_and_a_failing_callback(caplog: pytest.LogCaptureFixt
         assert await emu.job_schedule(uuid.uuid4()) is None
         assert await emu.job_schedule("not-a-uuid") is None
         for job in (str(uuid.uuid4()), "not-a-uuid"):
-            code, body, _ = await request(session, "GET", f"{emu.url}/_emulator/jobs/{job}")
+            code, body, _ = await request(
+                session,
+                "GET",
+                f"{emu.url}/_emulator/jobs/{job}",
+                extra_headers=emu.introspection_headers,
+            )
             assert code == 404
             assert body["error"] == "not_found"
 
@@ -158,7 +166,10 @@ async def test_the_cli_and_the_json_config_select_a_preset(source: str, tmp_path
                     session, "POST", url + "/ingestion-jobs", key=key, body={"rows": rows}
                 )
                 assert status == 202
-            status, jobs, _ = await request(session, "GET", url + "/_emulator/jobs")
+            token = {"X-Emulator-Token": str(ready["token"])}
+            status, jobs, _ = await request(
+                session, "GET", url + "/_emulator/jobs", extra_headers=token
+            )
         assert status == 200
         durations = {round(j["finishedAt"] - j["startedAt"], 9) for j in jobs}
         assert durations == {2.0}  # the guide's 1 s + 40 x 0.025 s, no jitter

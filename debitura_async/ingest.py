@@ -523,7 +523,10 @@ class Ingestion:
     ) -> bool:
         """A row refused on the client; False when the run must stop (``on_invalid="raise"``)."""
         error = ValidationError(problems, what="row")
-        texts = tuple(f"{p.field}: {p.message}" for p in problems)
+        if isinstance(item, InvalidRow) and not item.details and item.problems:
+            texts = item.problems  # the adapter's own words ("line 14: unbalanced quote")
+        else:
+            texts = tuple(f"{p.field}: {p.message}" for p in problems)
         result = self._ledger.row_rejected(position, texts, error, _now())
         if self.options.on_invalid == "raise":
             self._fail(ValidationError(error.problems, what="input"))

@@ -28,9 +28,14 @@ class DocsEmulator:
     url: str
     api_key: str
     case_ids: tuple[str, ...]
+    token: str
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.url}/_emulator/reset", method="POST")  # noqa: S310
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{self.url}/_emulator/reset",
+            method="POST",
+            headers={"X-Emulator-Token": self.token},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             response.read()
 
@@ -76,7 +81,9 @@ def docs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEmul
             assert line, f"the docs emulator did not start: {log.read_text(errors='replace')}"
             ready = orjson.loads(line)
             partner = ready["partners"][0]
-            yield DocsEmulator(ready["url"], partner["apiKey"], tuple(partner["caseIds"]))
+            yield DocsEmulator(
+                ready["url"], partner["apiKey"], tuple(partner["caseIds"]), ready["token"]
+            )
         finally:
             child.stdin.close()  # --exit-on-stdin-eof: the emulator stops
             try:

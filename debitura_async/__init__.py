@@ -53,6 +53,7 @@ from .models import (
     NoteAuthor,
     PartnerIngestEventType,
     RejectedRow,
+    RetryWait,
 )
 
 try:
@@ -104,6 +105,7 @@ __all__ = [
     "RequestStats",
     "RequestTimeout",
     "RetryPolicy",
+    "RetryWait",
     "RowProblem",
     "ServerError",
     "TLSError",

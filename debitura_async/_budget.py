@@ -121,6 +121,10 @@ class RequestBudget:
             self.waited += wait
             await asyncio.sleep(wait)
 
+    def pause_remaining(self) -> float:
+        """Seconds until a pause set by :meth:`pause` ends (0.0: not paused)."""
+        return max(0.0, self._windows.paused_until - self._clock())
+
     def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (called on a 429 with the server's wait)."""
         self._windows.pause_until(self._clock() + max(0.0, seconds))

@@ -336,6 +336,7 @@ class Ingestion:
 
     def progress(self) -> IngestProgress:
         c = self._counts
+        budget = self._client.budget
         return IngestProgress(
             rows_read=c.read,
             rows_submitted=c.submitted,
@@ -347,7 +348,20 @@ class Ingestion:
             jobs_done=sum(c.jobs.values()),
             requests=self._client.stats.requests - self._stats_base.requests,
             elapsed=time.monotonic() - self._started,
+            jobs_queued=sum(
+                1
+                for m in self._jobs.values()
+                if m.status is not None and m.status.status is AsyncJobStatus.QUEUED
+            ),
+            rate_limit_wait=(budget.pause_remaining() or None) if budget is not None else None,
+            retry=self._client.retry_wait(),
         )
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Stop sending: nothing more is read or sent, every job not known to be finished is
+        reported UNRESOLVED (its journal entry kept, so a resume picks it up), and the results
+        stream ends. Safe to call more than once and from a signal handler on the loop."""
+        self._stop(reason)
 
     # -- control ---------------------------------------------------------------------------------
 

@@ -22,17 +22,23 @@ protocol by running every store call on one worker thread (``anyio.to_thread`` b
 The file is opened in SQLite's exclusive locking mode: a second process cannot use a journal
 that a live run holds.
 
-Test-only hooks (never set them in production): ``DEBITURA_ASYNC_TEST_CRASH_AFTER=<n>`` makes the
-process SIGKILL itself right after the n-th journal commit; ``DEBITURA_ASYNC_TEST_CRASH_BEFORE=
-<step>:<n>`` (step ``submitting``, ``accepted`` or ``finished``) right before the n-th commit of
-that step (``accepted:1`` = the server created the job, the journal still says "submitting").
+Durability: every commit is synced (``synchronous=FULL``), and the run record is checkpointed
+into the main file the moment it is created, before anything can be sent: the main file alone
+always knows that the run exists, even without its ``-wal`` (a copy, a backup, a move that left
+it behind). Batch states that lived only in a lost ``-wal`` are not lost either: a resume re-sends
+those batches with the same Idempotency-Keys and the server replays their jobs (within its 24 h
+window). Copy a journal only when no run holds it (a live run may be checkpointing into it), or
+with ``sqlite3 JOURNAL ".backup COPY"``. The file is created 0600 (owner only); SQLite gives its
+``-wal`` the same mode.
+
+Tests can make the process die at a chosen commit with :func:`set_commit_hooks` (callbacks,
+process-wide, like ``stamina.set_testing``); production code never sets them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
@@ -57,9 +63,8 @@ from .models import (
 )
 
 __all__ = [
-    "CRASH_AFTER_ENV",
-    "CRASH_BEFORE_ENV",
     "BatchRecord",
+    "CommitHooks",
     "InputIdentity",
     "JournalError",
     "JournalExistsError",
@@ -70,11 +75,10 @@ __all__ = [
     "SqliteJournal",
     "result_from_json",
     "result_to_json",
+    "set_commit_hooks",
 ]
 
 SCHEMA_VERSION: Final = 1
-CRASH_AFTER_ENV: Final = "DEBITURA_ASYNC_TEST_CRASH_AFTER"
-CRASH_BEFORE_ENV: Final = "DEBITURA_ASYNC_TEST_CRASH_BEFORE"
 
 Step = Literal["create", "attempt", "submitting", "accepted", "finished", "rejected", "complete"]
 LineSpan = Callable[[int, int], tuple[int, int]]
@@ -282,38 +286,67 @@ def result_from_json(raw: bytes | str) -> JobResult:
     )
 
 
-# -- test-only crash hooks ------------------------------------------------------------------------
+# -- test hooks -----------------------------------------------------------------------------------
 
 
-class _CrashPlan:
-    """Reads the test-only environment hooks once; does nothing when they are unset."""
+@attrs.frozen(kw_only=True)
+class CommitHooks:
+    """Callbacks around every journal commit, for crash tests.
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.after: int | None = None
-        self.before: tuple[str, int] | None = None
-        after = environ.get(CRASH_AFTER_ENV, "").strip()
-        if after:
-            self.after = int(after)
-        before = environ.get(CRASH_BEFORE_ENV, "").strip()
-        if before:
-            step, _, count = before.partition(":")
-            self.before = (step.strip(), int(count or "1"))
+    ``before(step, n)`` runs right before the n-th commit of ``step`` (1-based, per step);
+    ``after(n)`` right after the n-th commit of any step. A test kills the process in them.
+    """
+
+    before: Callable[[Step, int], None] | None = None
+    after: Callable[[int], None] | None = None
+
+
+_hooks = CommitHooks()
+
+
+def set_commit_hooks(hooks: CommitHooks | None) -> None:
+    """Install (or with None remove) the process-wide :class:`CommitHooks`. Test use only."""
+    global _hooks  # noqa: PLW0603 - one switch for the process, like stamina.set_testing
+    _hooks = hooks or CommitHooks()
+
+
+class _CommitCounter:
+    def __init__(self) -> None:
         self.commits = 0
         self.steps: dict[str, int] = {}
 
-    def before_commit(self, step: str) -> None:
+    def before_commit(self, step: Step) -> None:
         self.steps[step] = self.steps.get(step, 0) + 1
-        if self.before is not None and self.before == (step, self.steps[step]):
-            _crash()
+        if _hooks.before is not None:
+            _hooks.before(step, self.steps[step])
 
     def after_commit(self) -> None:
         self.commits += 1
-        if self.after is not None and self.commits == self.after:
-            _crash()
+        if _hooks.after is not None:
+            _hooks.after(self.commits)
 
 
-def _crash() -> None:  # pragma: no cover - the process ends here
-    os.kill(os.getpid(), signal.SIGKILL)
+def _create_private(path: Path) -> None:
+    """Create an empty 0600 file unless ``path`` exists, so SQLite never makes it 0644."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a new file's directory entry durable."""
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. a platform without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
 # -- the synchronous store ------------------------------------------------------------------------
@@ -330,7 +363,7 @@ class JournalStore:
         self.path = path
         self._conn = conn
         self.run = run
-        self._crash = _CrashPlan(os.environ)
+        self._crash = _CommitCounter()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -367,8 +400,15 @@ class JournalStore:
 
     @classmethod
     def create(cls, path: str | Path, run: RunInfo) -> JournalStore:
-        """Start a journal for a new run; refuses a file that already holds a run."""
+        """Start a journal for a new run; refuses a file that already holds a run.
+
+        When it returns, the run record is in the main file (checkpointed and synced), not only
+        in the ``-wal``."""
         p = Path(path)
+        try:
+            _create_private(p)
+        except OSError as exc:
+            raise JournalError(f"cannot create journal {str(p)!r}: {exc.strerror}") from None
         try:
             conn = cls._connect(p)
         except sqlite3.DatabaseError as exc:
@@ -408,13 +448,21 @@ class JournalStore:
                         _iso(run.created_at),
                     ),
                 )
+            store.checkpoint()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise JournalError(f"cannot create journal {str(p)!r}: {exc}") from None
         except BaseException:
             conn.close()
             raise
+        _fsync_dir(p)
         return store
+
+    def checkpoint(self) -> None:
+        """Copy the ``-wal`` into the main file and sync it (``wal_checkpoint(FULL)``)."""
+        busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        if busy:  # pragma: no cover - the file is held exclusively: nobody else can read it
+            raise JournalError(f"journal {str(self.path)!r}: the checkpoint could not finish")
 
     @classmethod
     def holds_run(cls, path: str | Path) -> bool:

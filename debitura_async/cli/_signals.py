@@ -68,3 +68,10 @@ class GracefulStop:
         finally:
             for signum in added:
                 loop.remove_signal_handler(signum)
+                if self.reason is not None:  # a second signal while the summary prints
+                    signal.signal(signum, _exit_now)
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    sys.stdout.flush()
+    os._exit(EXIT_UNRESOLVED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -130,7 +131,7 @@ def test_usage_errors_before_any_network(
 
 
 def test_exit_codes_follow_the_summary() -> None:
-    def code(**counts: int) -> int:
+    def code(**counts: Any) -> int:
         return exit_code_for(attrs.evolve(IngestionSummary(), **counts))
 
     assert code(rows_read=2, rows_submitted=2, rows_succeeded=2) == 0
@@ -150,7 +151,7 @@ def test_exit_codes_follow_the_summary() -> None:
         {"rows_read": 5, "rows_rejected": 1, "rows_unresolved": 1},
     ],
 )
-def test_a_summary_whose_rows_do_not_add_up_exits_5(counts: dict[str, int]) -> None:
+def test_a_summary_whose_rows_do_not_add_up_exits_5(counts: dict[str, Any]) -> None:
     assert exit_code_for(attrs.evolve(IngestionSummary(), **counts)) == 5
     assert "do not add up" in EXIT_CODES[5]
 

@@ -74,6 +74,8 @@ class Progress:
         return min(self._size, int(read * min(1.0, done_rows(p) / p.rows_read)))
 
     def _eta_text(self, p: IngestProgress) -> str:
+        if p.rows_read == 0:
+            return "?"
         done = done_rows(p)
         seconds = self.eta.eta(
             now=self._clock(),

@@ -40,6 +40,7 @@ from ._common import (
     cli_words,
     examples_dir,
     fatal_message,
+    fmt_wait,
 )
 from ._plan import (
     IngestPlan,
@@ -179,6 +180,7 @@ async def _connect(state: _Run) -> None:
     except ConfigurationError as exc:
         raise CLIError(cli_words(str(exc))) from None
     state.client = await state.stack.enter_async_context(client)
+    watch = asyncio.create_task(_say_retries(state, client))
     try:  # fail fast on a bad key, before anything is recorded
         await client.me()
     except NotFoundError:
@@ -186,6 +188,26 @@ async def _connect(state: _Run) -> None:
     except (APIStatusError, TransportError) as exc:
         message, code = fatal_message(exc)
         raise CLIError(message, code) from None
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+
+
+async def _say_retries(state: _Run, client: DebituraClient) -> None:
+    """While the key is checked (before any progress display): say each retry, so that a
+    server that is down does not make the CLI wait in silence."""
+    said = None
+    while True:
+        await asyncio.sleep(min(state.plan.progress_interval, 1.0))
+        wait = client.retry_wait()
+        if wait is not None and wait.retry != said:
+            said = wait.retry
+            what = "server unreachable" if wait.reason == "unreachable" else wait.reason
+            state.note(
+                f"checking the API key: {what}, retry {wait.retry}/{wait.max_retries}"
+                f" in {fmt_wait(wait.resumes_in)}"
+            )
 
 
 async def _open_run(state: _Run, *, identity: InputIdentity, resume: bool) -> None:

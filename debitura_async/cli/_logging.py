@@ -4,12 +4,14 @@ retry events go to ``debitura_async.retry``, see ``debitura_async._retry_log``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TextIO
 
 from ._common import PROG
 
-__all__ = ["configure_logging", "level_for"]
+__all__ = ["cli_logging", "configure_logging", "level_for"]
 
 _HANDLER_NAME = "debitura-async-cli"
 
@@ -21,6 +23,21 @@ def level_for(verbosity: int) -> int:
     if verbosity < 0:
         return logging.ERROR
     return logging.WARNING
+
+
+@contextlib.contextmanager
+def cli_logging(verbosity: int, stream: TextIO) -> Iterator[None]:
+    """The CLI's handler for as long as a command runs; the logger is as it was afterwards (so
+    ``main()`` called in-process, e.g. by tests, leaves nothing behind)."""
+    logger = logging.getLogger("debitura_async")
+    saved = (logger.level, logger.propagate)
+    handler = configure_logging(verbosity, stream)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def configure_logging(verbosity: int, stream: TextIO) -> logging.Handler:

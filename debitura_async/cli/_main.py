@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from .._input import InputError, parse_mapping
 from ..errors import DebituraError, ValidationError
 from ._args import build_parser
 from ._common import EXIT_UNRESOLVED, EXIT_USAGE, PROG, CLIError, fatal_message
-from ._logging import configure_logging
+from ._logging import cli_logging
 from ._plan import IngestPlan
 
 __all__ = ["main", "plan_from_args"]
@@ -82,8 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbosity = int(getattr(args, "verbosity", 0) or 0)
     args.verbosity = verbosity
     out, err = sys.stdout, sys.stderr
-    if args.command != "emulator":  # the emulator configures its own logging
-        configure_logging(verbosity, err)
+    logs = (
+        contextlib.nullcontext()  # the emulator configures its own logging
+        if args.command == "emulator"
+        else cli_logging(verbosity, err)
+    )
+    with logs:
+        return _run(args, out, err, verbosity)
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO, verbosity: int) -> int:
     prog = f"{PROG} {args.command}" if args.command else PROG
     try:
         return _dispatch(args, out, err)

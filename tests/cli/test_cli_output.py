@@ -159,6 +159,10 @@ async def test_a_day_long_retry_after_is_said_not_waited_in_silence(tmp_path: Pa
     assert b"HTTP 429, retry 1/5 in 23 h" in seen
 
 
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
 async def test_the_demo_leaves_nothing_behind_and_its_command_runs_as_printed(
     tmp_path: Path,
 ) -> None:
@@ -171,7 +175,7 @@ async def test_the_demo_leaves_nothing_behind_and_its_command_runs_as_printed(
         cwd=tmp_path,
     )  # fmt: skip
     assert demo.code == 1, demo
-    left = sorted(p.name for p in tmp_path.iterdir())
+    left = _names(tmp_path)
     assert left == ["kept"], left  # no temporary directory, no journal
     first = demo.out.splitlines()[2].strip()
     argv = shlex.split(first)
@@ -180,7 +184,7 @@ async def test_the_demo_leaves_nothing_behind_and_its_command_runs_as_printed(
     again = await run_cli(*argv[1:], env=env, cwd=tmp_path)
     assert again.code == 1, again
     assert report.is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    assert _names(tmp_path) == ["kept"]
 
 
 def test_the_librarys_retries_stay_off_stamina_logger(caplog: pytest.LogCaptureFixture) -> None:

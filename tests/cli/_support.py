@@ -12,7 +12,7 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +112,13 @@ async def run_cli(
 
 
 async def run_cli_killed_after(
-    delay: float, *args: str | Path, env: Mapping[str, str]
+    delay: float,
+    *args: str | Path,
+    env: Mapping[str, str],
+    once: Callable[[], bool] | None = None,
 ) -> int | None:
-    """Start the CLI and SIGKILL it after ``delay`` seconds (None: it ended before that)."""
+    """Start the CLI and SIGKILL it after ``delay`` seconds (None: it ended before that),
+    counted from when ``once()`` first holds (default: from the start)."""
     proc = await asyncio.create_subprocess_exec(
         *cli_command(env),
         *(str(a) for a in args),
@@ -124,6 +128,9 @@ async def run_cli_killed_after(
         env=dict(env),
     )
     try:
+        while once is not None and not once() and proc.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.01)
         await asyncio.wait_for(proc.wait(), delay)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):

@@ -44,8 +44,10 @@ ProgressMode = Literal["auto", "bar", "log", "off"]
 
 @attrs.frozen(kw_only=True)
 class IngestPlan:
-    """Everything ``ingest`` (and ``demo``) was asked to do. Never holds the API key: the client
-    resolves it (``--api-key``, else ``$DEBITURA_API_KEY``) and the plan only passes it on."""
+    """Everything ``ingest`` (and ``demo``) was asked to do. ``api_key``/``base_url`` are only
+    what ``--api-key``/``--base-url`` said (None when not given): the client resolves them, with
+    ``$DEBITURA_API_KEY``/``$DEBITURA_BASE_URL`` as its fallbacks. The key is kept out of the
+    repr."""
 
     path: Path
     input_format: InputFormat | None = None

@@ -333,6 +333,10 @@ class RequestBudget:
                 return
             self._windows.release(at)
 
+    def pause_remaining(self) -> float:
+        """Seconds until a pause set by :meth:`pause` ends (0.0: not paused)."""
+        return max(0.0, self._windows.paused_until - self._clock())
+
     async def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (called on a 429 with the server's wait)."""
         wait = float(seconds)  # negative or NaN: no pause; at most a day

@@ -29,7 +29,7 @@ import aiohttp
 import attrs
 import stamina
 
-from . import _case_calls, _retry, _validate, _wire
+from . import _case_calls, _retry, _retry_log, _validate, _wire
 from . import ingest as _ingest
 from ._budget import Budget, RequestBudget
 from ._options import IngestKwargs
@@ -38,6 +38,7 @@ from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
 from ._version import __version__
 from .errors import (
+    APIStatusError,
     ConfigurationError,
     ContradictoryResponseError,
     DebituraError,
@@ -58,6 +59,7 @@ from .models import (
     IngestionSummary,
     Note,
     RequestStats,
+    RetryWait,
     parse_uuid,
 )
 from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
@@ -267,6 +269,20 @@ class DebituraClient:
         )
         """Polls every job this client waits for (see :mod:`debitura_async.tracker`)."""
         self._closed = False
+        self._retry_wait: tuple[int, float, str] | None = None
+        """The latest retry scheduled: (retry number, monotonic time it is due, reason)."""
+
+    def retry_wait(self) -> RetryWait | None:
+        """The latest retry this client is waiting for (None once a request succeeded)."""
+        if self._retry_wait is None:
+            return None
+        number, due, reason = self._retry_wait
+        return RetryWait(
+            retry=number,
+            max_retries=self.retry_policy.max_retries,
+            resumes_in=max(0.0, due - time.monotonic()),
+            reason=reason,
+        )
 
     def __repr__(self) -> str:
         return f"DebituraClient(base_url={self.base_url!r}, api_key={self._api_key!r})"
@@ -554,27 +570,33 @@ class DebituraClient:
                 rand=random.random(),  # noqa: S311 - jitter, not cryptography
                 idempotent=idempotent,
             )
+            if delay is not None and retry_number < policy.max_retries:
+                self._retry_wait = (retry_number + 1, time.monotonic() + delay, _retry_reason(exc))
             return False if delay is None else delay
 
-        async for attempt in stamina.retry_context(
-            on=backoff_hook,
-            attempts=policy.max_retries + 1,
-            timeout=policy.timeout,
-        ):
-            with attempt:
-                retry_number = attempt.num - 1
-                if retry_number:
-                    for tally in tallies:
-                        tally.retries += 1
-                return await self._send_once(
-                    method,
-                    path,
-                    headers,
-                    body,
-                    attempt=attempt.num,
-                    job_id=job_id,
-                    tallies=tallies,
-                )
+        _retry_log.install()
+        with _retry_log.ours(method, path):
+            async for attempt in stamina.retry_context(
+                on=backoff_hook,
+                attempts=policy.max_retries + 1,
+                timeout=policy.timeout,
+            ):
+                with attempt:
+                    retry_number = attempt.num - 1
+                    if retry_number:
+                        for tally in tallies:
+                            tally.retries += 1
+                    answer = await self._send_once(
+                        method,
+                        path,
+                        headers,
+                        body,
+                        attempt=attempt.num,
+                        job_id=job_id,
+                        tallies=tallies,
+                    )
+                    self._retry_wait = None
+                    return answer
         raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
 
     async def _send_once(
@@ -649,6 +671,12 @@ class DebituraClient:
             job_id=job_id,
             retry_after=retry_after,
         )
+
+
+def _retry_reason(exc: BaseException) -> str:
+    if isinstance(exc, APIStatusError):
+        return f"HTTP {exc.status}"
+    return "unreachable"
 
 
 def _check_queued(accepted: IngestionJobAccepted, sent: int) -> None:

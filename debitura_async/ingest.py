@@ -67,6 +67,7 @@ from .errors import (
     ValidationError,
 )
 from .models import (
+    AsyncJobStatus,
     IngestionJobAccepted,
     IngestionJobRow,
     IngestionSummary,
@@ -312,6 +313,9 @@ class Ingestion:
 
     def progress(self) -> IngestProgress:
         ledger = self._ledger
+        budget = getattr(self._client, "budget", None)
+        paused = budget.status().paused_for if budget is not None else 0.0
+        retry_wait = getattr(self._client, "retry_wait", None)
         return IngestProgress(
             rows_read=ledger.read,
             rows_submitted=ledger.submitted,
@@ -323,7 +327,20 @@ class Ingestion:
             jobs_done=sum(ledger.jobs.values()),
             requests=self.counters.requests,
             elapsed=time.monotonic() - self._started if self._started else 0.0,
+            jobs_queued=sum(
+                1
+                for h in self._handles.values()
+                if h.status is not None and h.status.status is AsyncJobStatus.QUEUED
+            ),
+            rate_limit_wait=paused or None,
+            retry=retry_wait() if callable(retry_wait) else None,
         )
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Stop sending: nothing more is read or sent, every job not known to be finished is
+        reported UNRESOLVED (its journal entry kept, so a resume picks it up), and the results
+        stream ends. Safe to call more than once and from a signal handler on the loop."""
+        self._stop(reason)
 
     # -- control ---------------------------------------------------------------------------------
 

@@ -22,24 +22,27 @@ protocol by running every store call on one worker thread (``anyio.to_thread`` b
 The file is opened in SQLite's exclusive locking mode: a second process cannot use a journal
 that a live run holds.
 
-Test-only hooks (never set them in production): ``DEBITURA_ASYNC_TEST_CRASH_AFTER=<n>`` makes the
-process SIGKILL itself right after the n-th journal commit; ``DEBITURA_ASYNC_TEST_CRASH_BEFORE=
-<step>:<n>`` (step ``submitting``, ``accepted`` or ``finished``) right before the n-th commit of
-that step (``accepted:1`` = the server created the job, the journal still says "submitting").
+Durability: every commit is synced (``synchronous=FULL``), and the run record is checkpointed
+into the main file the moment it is created, before anything can be sent: the main file alone
+always knows that the run exists, even without its ``-wal`` (a copy, a backup, a move that left
+it behind). Batch states that lived only in a lost ``-wal`` are not lost either: a resume re-sends
+those batches with the same Idempotency-Keys and the server replays their jobs (within its 24 h
+window). Copy a journal only when no run holds it (a live run may be checkpointing into it), or
+with ``sqlite3 JOURNAL ".backup COPY"``. The file is created 0600 (owner only); SQLite gives its
+``-wal`` the same mode.
+
+Tests can make the process die at a chosen commit with :func:`set_commit_hooks` (callbacks,
+process-wide, like ``stamina.set_testing``); production code never sets them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import signal
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Self
 
 import anyio
 import attrs
@@ -47,19 +50,29 @@ import orjson
 
 from ._batching import Batch
 from ._journal_api import JournalEntry
-from .errors import DebituraError
-from .models import (
-    AsyncJobStatus,
-    IngestionJobStatus,
-    JobOutcome,
-    JobResult,
-    RejectedRow,
+from ._journal_records import (
+    BatchRecord,
+    CommitHooks,
+    InputIdentity,
+    RecordedError,
+    RunInfo,
+    Step,
+    _CommitCounter,
+    _create_private,
+    _fsync_dir,
+    _iso,
+    _parse_iso,
+    _utcnow,
+    result_from_json,
+    result_to_json,
+    set_commit_hooks,
 )
+from .errors import DebituraError
+from .models import JobOutcome, JobResult
 
 __all__ = [
-    "CRASH_AFTER_ENV",
-    "CRASH_BEFORE_ENV",
     "BatchRecord",
+    "CommitHooks",
     "InputIdentity",
     "JournalError",
     "JournalExistsError",
@@ -70,13 +83,11 @@ __all__ = [
     "SqliteJournal",
     "result_from_json",
     "result_to_json",
+    "set_commit_hooks",
 ]
 
 SCHEMA_VERSION: Final = 1
-CRASH_AFTER_ENV: Final = "DEBITURA_ASYNC_TEST_CRASH_AFTER"
-CRASH_BEFORE_ENV: Final = "DEBITURA_ASYNC_TEST_CRASH_BEFORE"
 
-Step = Literal["create", "attempt", "submitting", "accepted", "finished", "rejected", "complete"]
 LineSpan = Callable[[int, int], tuple[int, int]]
 
 _SCHEMA: Final = """
@@ -137,185 +148,6 @@ class JournalMismatchError(JournalError):
     """``--resume`` against another input, base URL or batch settings than the journal's."""
 
 
-class RecordedError(DebituraError):
-    """An error recorded by an earlier run and read back from a journal (type and message)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def _parse_iso(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-@attrs.frozen(kw_only=True)
-class InputIdentity:
-    """What an input file is: its path, size and SHA-256 (streamed, never loaded whole)."""
-
-    path: str
-    size: int
-    sha256: str
-
-    @classmethod
-    def of(cls, path: str | Path, *, chunk: int = 1 << 20) -> InputIdentity:
-        p = Path(path)
-        digest = hashlib.sha256()
-        size = 0
-        with p.open("rb") as f:
-            while block := f.read(chunk):
-                digest.update(block)
-                size += len(block)
-        return cls(path=str(p.resolve()), size=size, sha256=digest.hexdigest())
-
-
-@attrs.frozen(kw_only=True)
-class RunInfo:
-    """The run a journal holds. ``settings`` are the JSON-able options that shape the batches."""
-
-    run_id: str
-    input: InputIdentity
-    base_url: str
-    batch_size: int
-    settings: Mapping[str, Any] = attrs.field(factory=dict)
-    validated_at: datetime
-    created_at: datetime = attrs.field(factory=_utcnow)
-    attempts: int = 1
-    completed_at: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class BatchRecord:
-    """One row of the ``batches`` table."""
-
-    idempotency_key: str
-    batch_index: int
-    first_position: int
-    last_position: int
-    first_line: int | None
-    last_line: int | None
-    row_count: int
-    state: Literal["submitting", "accepted", "finished"]
-    job_id: uuid.UUID | None
-    outcome: JobOutcome | None
-    rows_succeeded: int | None
-    rows_failed: int | None
-
-
-# -- JobResult <-> JSON ---------------------------------------------------------------------------
-
-
-def result_to_json(result: JobResult) -> bytes:
-    """A JobResult as JSON (the error keeps only its type name and message)."""
-    status = result.status
-    error = result.error
-    data: dict[str, Any] = {
-        "batchIndex": result.batch_index,
-        "firstPosition": result.first_position,
-        "lastPosition": result.last_position,
-        "rowCount": result.row_count,
-        "outcome": result.outcome.value,
-        "jobId": None if result.job_id is None else str(result.job_id),
-        "status": None
-        if status is None
-        else {
-            "status": int(status.status),
-            "rowsTotal": status.rows_total,
-            "rowsSucceeded": status.rows_succeeded,
-            "rowsFailed": status.rows_failed,
-        },
-        "error": None
-        if error is None
-        else {
-            "type": error.kind if isinstance(error, RecordedError) else type(error).__name__,
-            "message": str(error),
-        },
-        "rejectedRows": [
-            {"position": r.position, "problems": list(r.problems)} for r in result.rejected_rows
-        ],
-        "idempotencyKey": result.idempotency_key,
-        "polls": result.polls,
-        "submittedAt": _iso(result.submitted_at),
-        "finishedAt": _iso(result.finished_at),
-    }
-    return orjson.dumps(data)
-
-
-def result_from_json(raw: bytes | str) -> JobResult:
-    """Inverse of :func:`result_to_json` (``resumed`` is False; the pipeline sets it)."""
-    data = orjson.loads(raw)
-    status = data.get("status")
-    error = data.get("error")
-    job_id = data.get("jobId")
-    return JobResult(
-        batch_index=data["batchIndex"],
-        first_position=int(data["firstPosition"]),
-        last_position=int(data["lastPosition"]),
-        row_count=int(data["rowCount"]),
-        outcome=JobOutcome(data["outcome"]),
-        job_id=None if job_id is None else uuid.UUID(job_id),
-        status=None
-        if status is None
-        else IngestionJobStatus(
-            status=AsyncJobStatus(int(status["status"])),
-            rows_total=int(status["rowsTotal"]),
-            rows_succeeded=int(status["rowsSucceeded"]),
-            rows_failed=int(status["rowsFailed"]),
-        ),
-        error=None if error is None else RecordedError(str(error["type"]), str(error["message"])),
-        rejected_rows=tuple(
-            RejectedRow(position=int(r["position"]), problems=tuple(r["problems"]))
-            for r in data.get("rejectedRows", ())
-        ),
-        idempotency_key=data.get("idempotencyKey"),
-        polls=int(data.get("polls", 0)),
-        submitted_at=_parse_iso(data.get("submittedAt")),
-        finished_at=_parse_iso(data.get("finishedAt")),
-    )
-
-
-# -- test-only crash hooks ------------------------------------------------------------------------
-
-
-class _CrashPlan:
-    """Reads the test-only environment hooks once; does nothing when they are unset."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.after: int | None = None
-        self.before: tuple[str, int] | None = None
-        after = environ.get(CRASH_AFTER_ENV, "").strip()
-        if after:
-            self.after = int(after)
-        before = environ.get(CRASH_BEFORE_ENV, "").strip()
-        if before:
-            step, _, count = before.partition(":")
-            self.before = (step.strip(), int(count or "1"))
-        self.commits = 0
-        self.steps: dict[str, int] = {}
-
-    def before_commit(self, step: str) -> None:
-        self.steps[step] = self.steps.get(step, 0) + 1
-        if self.before is not None and self.before == (step, self.steps[step]):
-            _crash()
-
-    def after_commit(self) -> None:
-        self.commits += 1
-        if self.after is not None and self.commits == self.after:
-            _crash()
-
-
-def _crash() -> None:  # pragma: no cover - the process ends here
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 # -- the synchronous store ------------------------------------------------------------------------
 
 
@@ -330,7 +162,7 @@ class JournalStore:
         self.path = path
         self._conn = conn
         self.run = run
-        self._crash = _CrashPlan(os.environ)
+        self._crash = _CommitCounter()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -367,8 +199,15 @@ class JournalStore:
 
     @classmethod
     def create(cls, path: str | Path, run: RunInfo) -> JournalStore:
-        """Start a journal for a new run; refuses a file that already holds a run."""
+        """Start a journal for a new run; refuses a file that already holds a run.
+
+        When it returns, the run record is in the main file (checkpointed and synced), not only
+        in the ``-wal``."""
         p = Path(path)
+        try:
+            _create_private(p)
+        except OSError as exc:
+            raise JournalError(f"cannot create journal {str(p)!r}: {exc.strerror}") from None
         try:
             conn = cls._connect(p)
         except sqlite3.DatabaseError as exc:
@@ -408,13 +247,21 @@ class JournalStore:
                         _iso(run.created_at),
                     ),
                 )
+            store.checkpoint()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise JournalError(f"cannot create journal {str(p)!r}: {exc}") from None
         except BaseException:
             conn.close()
             raise
+        _fsync_dir(p)
         return store
+
+    def checkpoint(self) -> None:
+        """Copy the ``-wal`` into the main file and sync it (``wal_checkpoint(FULL)``)."""
+        busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        if busy:  # pragma: no cover - the file is held exclusively: nobody else can read it
+            raise JournalError(f"journal {str(self.path)!r}: the checkpoint could not finish")
 
     @classmethod
     def holds_run(cls, path: str | Path) -> bool:

@@ -37,6 +37,7 @@ __all__ = [
     "PartnerIngestEventType",
     "RejectedRow",
     "RequestStats",
+    "RetryWait",
     "TimelineActor",
     "TimelineItem",
     "UnresolvedCaseRow",
@@ -387,8 +388,28 @@ class IngestionSummary:
 
 
 @attrs.frozen(kw_only=True)
+class RetryWait:
+    """A retry the client has scheduled and is waiting for (the latest one, when several are).
+
+    ``retry`` of ``max_retries`` (1-based), ``resumes_in`` seconds from the snapshot, ``reason``
+    what failed: ``"unreachable"`` (no connection, a timeout, a dropped connection) or
+    ``"HTTP 503"`` and the like.
+    """
+
+    retry: int
+    max_retries: int
+    resumes_in: float
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
 class IngestProgress:
-    """A snapshot handed to ``on_progress``; cheap to make, safe to keep."""
+    """A snapshot handed to ``on_progress``; cheap to make, safe to keep.
+
+    The optional fields say what the run is waiting for: ``jobs_queued`` jobs that the server
+    last reported as Queued; ``rate_limit_wait`` seconds until a server-imposed rate-limit pause
+    ends (None: no pause); ``retry`` the latest retry being waited for (None: none).
+    """
 
     rows_read: int
     rows_submitted: int
@@ -400,6 +421,9 @@ class IngestProgress:
     jobs_done: int
     requests: int
     elapsed: float
+    jobs_queued: int = 0
+    rate_limit_wait: float | None = None
+    retry: RetryWait | None = None
 
     @property
     def rows_per_second(self) -> float:

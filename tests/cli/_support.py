@@ -12,7 +12,7 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,10 @@ import orjson
 from debitura_async.emulator import EmulatorConfig, EmulatorProcess, RateLimits
 
 CLI = (sys.executable, "-m", "debitura_async.cli")
+CRASH_AFTER_ENV = "DEBITURA_ASYNC_TEST_CRASH_AFTER"
+CRASH_BEFORE_ENV = "DEBITURA_ASYNC_TEST_CRASH_BEFORE"
+LAUNCHER = (sys.executable, str(Path(__file__).with_name("_launch.py")))
+"""The CLI behind a test-only launcher that installs journal crash hooks (see ``_launch.py``)."""
 TIME_SCALE = 200.0
 HEADER = ("NoteId", "CaseGuid", "CreatedAtUtc", "NoteText")
 CRM_MAP = (
@@ -37,9 +41,16 @@ CRM_MAP = (
 _SCRUBBED = (
     "DEBITURA_API_KEY",
     "DEBITURA_BASE_URL",
-    "DEBITURA_ASYNC_TEST_CRASH_AFTER",
-    "DEBITURA_ASYNC_TEST_CRASH_BEFORE",
+    CRASH_AFTER_ENV,
+    CRASH_BEFORE_ENV,
 )
+
+
+def cli_command(env: Mapping[str, str] | None) -> tuple[str, ...]:
+    """``python -m debitura_async.cli``, or the launcher when a crash hook is asked for."""
+    if env is not None and (env.get(CRASH_AFTER_ENV) or env.get(CRASH_BEFORE_ENV)):
+        return LAUNCHER
+    return CLI
 
 
 def fast_config(**overrides: Any) -> EmulatorConfig:
@@ -81,7 +92,7 @@ async def run_cli(
     cwd: Path | None = None,
 ) -> Result:
     proc = await asyncio.create_subprocess_exec(
-        *CLI,
+        *cli_command(env),
         *(str(a) for a in args),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -101,11 +112,15 @@ async def run_cli(
 
 
 async def run_cli_killed_after(
-    delay: float, *args: str | Path, env: Mapping[str, str]
+    delay: float,
+    *args: str | Path,
+    env: Mapping[str, str],
+    once: Callable[[], bool] | None = None,
 ) -> int | None:
-    """Start the CLI and SIGKILL it after ``delay`` seconds (None: it ended before that)."""
+    """Start the CLI and SIGKILL it after ``delay`` seconds (None: it ended before that),
+    counted from when ``once()`` first holds (default: from the start)."""
     proc = await asyncio.create_subprocess_exec(
-        *CLI,
+        *cli_command(env),
         *(str(a) for a in args),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
@@ -113,6 +128,9 @@ async def run_cli_killed_after(
         env=dict(env),
     )
     try:
+        while once is not None and not once() and proc.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.01)
         await asyncio.wait_for(proc.wait(), delay)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):

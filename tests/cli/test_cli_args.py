@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
 from debitura_async import __version__
@@ -129,11 +131,29 @@ def test_usage_errors_before_any_network(
 
 
 def test_exit_codes_follow_the_summary() -> None:
-    assert exit_code_for(IngestionSummary(rows_read=2, rows_submitted=2, rows_succeeded=2)) == 0
-    assert exit_code_for(IngestionSummary(rows_read=2, rows_rejected=1)) == 1
-    assert exit_code_for(IngestionSummary(rows_read=2, rows_failed=1)) == 1
-    assert exit_code_for(IngestionSummary(rows_read=2, rows_failed=1, rows_unresolved=1)) == 3
-    assert set(EXIT_CODES) == {0, 1, 2, 3, 4}
+    def code(**counts: Any) -> int:
+        return exit_code_for(attrs.evolve(IngestionSummary(), **counts))
+
+    assert code(rows_read=2, rows_submitted=2, rows_succeeded=2) == 0
+    assert code(rows_read=2, rows_rejected=1, rows_submitted=1, rows_succeeded=1) == 1
+    assert code(rows_read=2, rows_submitted=2, rows_failed=1, rows_succeeded=1) == 1
+    assert code(rows_read=2, rows_submitted=2, rows_failed=1, rows_unresolved=1) == 3
+    assert set(EXIT_CODES) == {0, 1, 2, 3, 4, 5}
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [
+        # rows vanished (a repeated jobId): "all succeeded" must not be the verdict
+        {"rows_read": 100, "rows_submitted": 100, "rows_succeeded": 30},
+        # more rows placed than read
+        {"rows_read": 2, "rows_submitted": 2, "rows_succeeded": 2, "rows_failed": 1},
+        {"rows_read": 5, "rows_rejected": 1, "rows_unresolved": 1},
+    ],
+)
+def test_a_summary_whose_rows_do_not_add_up_exits_5(counts: dict[str, Any]) -> None:
+    assert exit_code_for(attrs.evolve(IngestionSummary(), **counts)) == 5
+    assert "do not add up" in EXIT_CODES[5]
 
 
 def _progress(read: int, done: int, elapsed: float = 2.0) -> IngestProgress:
@@ -158,10 +178,12 @@ class _Tty(io.StringIO):
 
 def test_progress_bar_on_a_tty() -> None:
     err = _Tty()
-    progress = Progress("auto", size=1000, bytes_read=lambda: 500, err=err, interval=5.0)
+    read = [500]
+    progress = Progress("auto", size=1000, bytes_read=lambda: read[0], err=err, interval=5.0)
     assert progress.mode == "bar"
     progress.update(_progress(read=100, done=50))
     progress.message("a rejected line")
+    read[0] = 1000  # the whole input read, every row done
     progress.close(_progress(read=200, done=200))
     text = err.getvalue()
     assert "rows/s" in text
@@ -179,7 +201,7 @@ def test_progress_log_lines_when_not_a_tty() -> None:
     progress.close(None)
     line = err.getvalue().strip()
     assert "25% done: 100 rows read, 50 succeeded" in line
-    assert "3 jobs in flight" in line
+    assert "50 in flight (3 jobs)" in line
     assert "25 rows/s" in line
     assert "ETA 0:06" in line  # 200 rows estimated, 150 to go at 25 rows/s
 

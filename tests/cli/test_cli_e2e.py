@@ -295,12 +295,15 @@ async def test_status_and_whoami(tmp_path: Path) -> None:
 
         status = await run_cli("status", job_id, env=env)
         assert status.code == 0, status
-        assert f"job {job_id}: Completed (2)" in status.out
+        # one status name everywhere: the text, --json and the report's outcome
+        assert f"job {job_id}: completed (2)" in status.out
+        assert read_report(report)[0]["outcome"] == "completed"
         assert "30 total, 30 succeeded, 0 failed" in status.out
 
         as_json = await run_cli("status", job_id, "--json", "--wait", *SCALE, env=env)
         assert as_json.code == 0, as_json
         assert orjson.loads(as_json.out)["rowsSucceeded"] == 30
+        assert orjson.loads(as_json.out)["statusName"] == "completed"
 
         unknown = await run_cli("status", str(uuid.uuid4()), env=env)
         assert unknown.code == 1, unknown

@@ -2,7 +2,8 @@
 stored exactly once and the report accounts for every input line.
 
 Deterministic crash points use the test-only hooks of :mod:`debitura_async.journal`
-(``DEBITURA_ASYNC_TEST_CRASH_AFTER=<n>``: SIGKILL right after the n-th journal commit;
+(through the test-only launcher ``_launch.py``, which installs ``journal.set_commit_hooks``
+callbacks: ``DEBITURA_ASYNC_TEST_CRASH_AFTER=<n>``: SIGKILL right after the n-th journal commit;
 ``DEBITURA_ASYNC_TEST_CRASH_BEFORE=<step>:<n>``: right before the n-th commit of a step).
 Random ones SIGKILL the subprocess after a delay drawn from a seeded RNG.
 """
@@ -16,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from debitura_async.emulator import EmulatorProcess
-from debitura_async.journal import CRASH_AFTER_ENV, CRASH_BEFORE_ENV, JournalStore
+from debitura_async.journal import JournalStore
 
 from ._support import (
+    CRASH_AFTER_ENV,
+    CRASH_BEFORE_ENV,
     CRM_MAP,
     Sample,
     assert_notes_exactly_once,
@@ -100,14 +103,20 @@ async def test_kill_at_random_moments_repeatedly_then_resume(tmp_path: Path) -> 
         ]  # fmt: skip
         kills = 0
         for _ in range(5):
-            delay = rng.uniform(0.3, 1.1)
-            resume = ["--resume"] if journal.exists() else []
-            outcome = await run_cli_killed_after(delay, *args, *resume, env=cli_env(emu))
+            # random moments after the run started (the interpreter's start-up takes a second
+            # or more on a loaded machine: counting from the process start would kill before
+            # anything is recorded every time)
+            delay = rng.uniform(0.05, 0.8)
+            resume = ["--resume"] if JournalStore.holds_run(journal) else []
+            outcome = await run_cli_killed_after(
+                delay, *args, *resume, env=cli_env(emu), once=journal.exists
+            )
             if outcome == KILLED:
                 kills += 1
         assert kills >= 4, "the runs ended before the kills: make the input bigger"
 
-        final = await run_cli(*args, "--resume", env=cli_env(emu))
+        resume = ["--resume"] if JournalStore.holds_run(journal) else []
+        final = await run_cli(*args, *resume, env=cli_env(emu))
         assert final.code == 1, final
         await assert_notes_exactly_once(emu, sample)
     records = read_report(report)

@@ -29,7 +29,7 @@ CONSOLE = [b for b in all_blocks() if b.lang in ("console", "shell", "bash", "sh
 SUBCOMMANDS = ("ingest", "status", "whoami", "emulator", "demo")
 EMULATOR_MODULE = "debitura_async.emulator"
 _OPTION = re.compile(r"(?<![\w`-])--(\[no-\])?([a-z][a-z0-9-]*)")
-REFERENCES = ("docs/reference/cli.md", "docs/reference/emulator.md")
+REFERENCES = ("docs/reference/cli.md", "docs/cli.md", "docs/reference/emulator.md")
 
 
 def _help(parser: argparse.ArgumentParser, *args: str) -> str:

@@ -28,15 +28,17 @@ import attrs
 import pytest
 
 from debitura_async.emulator import EmulatorProcess, Fault
-from debitura_async.journal import CRASH_AFTER_ENV, CRASH_BEFORE_ENV, JournalStore
+from debitura_async.journal import JournalStore
 
 from ..cli._support import (
-    CLI,
+    CRASH_AFTER_ENV,
+    CRASH_BEFORE_ENV,
     CRM_MAP,
     Result,
     Sample,
     assert_notes_exactly_once,
     assert_report_covers,
+    cli_command,
     cli_env,
     fast_config,
     read_report,
@@ -101,7 +103,7 @@ async def run_killed_when(
     """Run the CLI; SIGKILL it ``grace`` seconds after ``kill(emulator stats)`` first holds.
     Returns the exit status (``KILLED`` when it was killed)."""
     proc = await asyncio.create_subprocess_exec(
-        *CLI,
+        *cli_command(env),
         *(str(a) for a in args),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
@@ -204,7 +206,9 @@ async def test_consecutive_crashes_at_journal_steps_then_resume(
         journal, report = tmp_path / "run.sqlite", tmp_path / "report.csv"
         codes = []
         for hook in chain.hooks:
-            resume = ("--resume",) if journal.exists() else ()
+            # A journal killed before its run was recorded holds no run: --resume refuses it
+            # (nothing was sent under it), a plain run starts in it.
+            resume = ("--resume",) if JournalStore.holds_run(journal) else ()
             result = await run_cli(
                 *ingest_args(sample, journal, report, *resume), env=cli_env(emu, **hook)
             )
@@ -260,7 +264,7 @@ async def random_kills(
         for _ in range(kills):
             created = (await emu.stats())["jobs_created"]
             target = created + rng.randint(1, max(1, (batches - created) // 3))
-            resume = ("--resume",) if journal.exists() else ()
+            resume = ("--resume",) if JournalStore.holds_run(journal) else ()
             code = await run_killed_when(
                 ingest_args(sample, journal, report, *resume),
                 env=cli_env(emu),

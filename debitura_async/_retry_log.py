@@ -1,0 +1,72 @@
+"""Route the client's retry events to the ``debitura_async.retry`` logger.
+
+stamina reports every scheduled retry to its process-wide on-retry hooks (by default a
+``stamina`` logger at WARNING), so a script using this library would see bare
+``stamina.retry_scheduled`` warnings it never asked for. :func:`install` puts one dispatcher in
+front of the hooks that were active: a retry made inside :func:`ours` (the client's calls) is
+logged to ``debitura_async.retry`` at INFO (shown at the level the user chose for the
+``debitura_async`` loggers) and nothing else; every other retry in the process goes to the
+previous hooks unchanged. The library never configures a logger or handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Iterator
+from typing import Any, Final
+
+from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
+
+__all__ = ["install", "ours"]
+
+logger: Final = logging.getLogger("debitura_async.retry")
+
+_CALL: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "debitura_async_call", default=None
+)
+
+
+class _Dispatcher:
+    def __init__(self, others: tuple[Any, ...]) -> None:
+        self.others = others
+
+    def __call__(self, details: RetryDetails) -> contextlib.AbstractContextManager[None] | None:
+        call = _CALL.get()
+        if call is not None:
+            method, path = call
+            logger.info(
+                "retry %d of %s %s in %.1f s after %s",
+                details.retry_num,
+                method,
+                path,
+                details.wait_for,
+                type(details.caused_by).__name__,
+            )
+            return None
+        managers = [m for m in (hook(details) for hook in self.others) if m is not None]
+        if not managers:
+            return None
+        stack = contextlib.ExitStack()
+        for manager in managers:
+            stack.enter_context(manager)
+        return stack  # type: ignore[return-value]
+
+
+def install() -> None:
+    """Put the dispatcher in front of the active hooks (idempotent)."""
+    hooks = get_on_retry_hooks()
+    if any(isinstance(h, _Dispatcher) for h in hooks):
+        return
+    set_on_retry_hooks([_Dispatcher(tuple(hooks))])
+
+
+@contextlib.contextmanager
+def ours(method: str, path: str) -> Iterator[None]:
+    """Mark the retries made inside as the client's."""
+    token = _CALL.set((method, path))
+    try:
+        yield
+    finally:
+        _CALL.reset(token)

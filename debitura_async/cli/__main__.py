@@ -1,0 +1,7 @@
+"""``python -m debitura_async.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -265,7 +265,11 @@ class DebituraClient:
                 f"max_job_age must be a positive number or None, got {max_job_age!r}"
             )
         self.tracker: JobTracker = JobTracker(
-            self._poll_job, policy=polling, max_job_age=max_job_age, scarcity=self._scarcity
+            self._poll_job,
+            policy=polling,
+            max_job_age=max_job_age,
+            scarcity=self._scarcity,
+            max_retry_after=self.retry_policy.max_retry_after,
         )
         """Polls every job this client waits for (see :mod:`debitura_async.tracker`)."""
         self._closed = False

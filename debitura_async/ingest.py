@@ -62,6 +62,7 @@ from .errors import (
     DebituraError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    RateLimitError,
     RowProblem,
     UnprocessableEntityError,
     ValidationError,
@@ -336,6 +337,14 @@ class Ingestion:
             retry=retry_wait() if callable(retry_wait) else None,
         )
 
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run stopped before its input was done (``"deadline"``, a signal's reason
+        given to :meth:`stop`, ``"rate limited: ..."``), or None."""
+        if self._stopping in (None, "closed", "fatal"):
+            return None
+        return self._stopping
+
     def stop(self, reason: str = "stopped") -> None:
         """Stop sending: nothing more is read or sent, every job not known to be finished is
         reported UNRESOLVED (its journal entry kept, so a resume picks it up), and the results
@@ -593,6 +602,10 @@ class Ingestion:
         except DebituraError as exc:
             self._count_failed_submit(exc)
             await self._record(self._ledger.unresolve(entry, exc, _now()), slot)
+            if self._too_long_to_wait(exc):
+                # The server asks for a wait the client does not sit out (a spent daily limit):
+                # stop now, everything unfinished resumable, rather than fail batch after batch.
+                self._stop(f"rate limited: the server asks to wait {exc.retry_after:.0f} s")  # type: ignore[attr-defined]
         else:
             self._failed_submits = 0
             # The job exists: from here on a stop reports it UNRESOLVED with its id.
@@ -610,6 +623,17 @@ class Ingestion:
                 await self._record(self._ledger.unresolve(entry, error, _now()), slot)
                 return
             await self._await_job(entry, slot)
+
+    def _too_long_to_wait(self, exc: DebituraError) -> bool:
+        policy = getattr(self._client, "retry_policy", None)
+        limit = getattr(policy, "max_retry_after", None)
+        wait = getattr(exc, "retry_after", None)
+        return (
+            isinstance(exc, RateLimitError)
+            and wait is not None
+            and limit is not None
+            and (wait > limit)
+        )
 
     def _count_failed_submit(self, exc: DebituraError) -> None:
         if exc is self._sending_stopped:
@@ -668,6 +692,8 @@ class Ingestion:
         except DebituraError as exc:
             entry.polls = handle.polls
             result = self._ledger.unresolve(entry, exc, _now())
+            if self._too_long_to_wait(exc):
+                self._stop(f"rate limited: the server asks to wait {exc.retry_after:.0f} s")  # type: ignore[attr-defined]
         else:
             entry.polls = handle.polls
             result = self._ledger.finished(entry, status, _now())

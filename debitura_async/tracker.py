@@ -37,6 +37,7 @@ from .errors import (
     JobWaitTimeout,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
 )
 from .models import IngestionJobStatus
 
@@ -158,8 +159,11 @@ class JobTracker:
         max_poll_failures: int = 10,
         max_job_age: float | None = DEFAULT_MAX_JOB_AGE,
         scarcity: Callable[[], float] | None = None,
+        max_retry_after: float | None = None,
     ) -> None:
         self._poll = poll
+        self.max_retry_after = max_retry_after
+        """A 429 asking for a longer wait than this ends every tracked job with that error."""
         self._scarcity_of = scarcity
         self.policy = policy or PollPolicy()
         self.planner = PollPlanner(self.policy)
@@ -403,6 +407,15 @@ class JobTracker:
             except (AuthenticationError, PermissionDeniedError) as exc:
                 for other in list(self._jobs.values()):  # the key itself is refused
                     self._end(other, error=exc)
+                return
+            except RateLimitError as exc:
+                wait, limit = exc.retry_after, self.max_retry_after
+                if wait is not None and limit is not None and wait > limit:
+                    for other in list(self._jobs.values()):  # the key is spent for that long
+                        self._end(other, error=exc)
+                    return
+                handle._failures += 1
+                self._failed(handle, exc, loop.time(), handle._max_failures, handle._failures)
                 return
             except NotFoundError as exc:
                 handle._not_found += 1

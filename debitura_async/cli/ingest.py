@@ -328,6 +328,9 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
         fatal = exc
     finally:
         progress.close(tally.last_progress)
+    early = ingestion.stop_reason
+    if stopper.reason is None and early is not None and early.startswith("rate limited"):
+        print(f"{PROG}: stopped, {early} (longer than it waits by itself)", file=state.err)
     return await _finish(
         state,
         summary=ingestion.summary,

@@ -123,6 +123,8 @@ async def test_any_library_error_is_one_line_without_traceback() -> None:
 
 
 async def test_a_day_long_retry_after_is_said_not_waited_in_silence(tmp_path: Path) -> None:
+    """A Retry-After over the client's max_retry_after (300 s) is not sat out: the run stops at
+    once, says what the server asked for, and leaves everything resumable (exit 3)."""
     async with (
         EmulatorProcess(fast_config()) as emu,
         open_gate(emu.url, retry_after=86400) as gate,
@@ -143,20 +145,14 @@ async def test_a_day_long_retry_after_is_said_not_waited_in_silence(tmp_path: Pa
                     break
                 await asyncio.sleep(0.02)
             gate.mode = "throttle"
-            assert proc.stderr is not None
-            seen = b""
-            async with asyncio.timeout(20):
-                while b"waiting for the rate limit (resumes in 23 h" not in seen:
-                    seen += await proc.stderr.readline()
-            proc.send_signal(signal.SIGTERM)
-            out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
         finally:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-    assert proc.returncode == 3, out
-    assert b"HTTP 429, retry 1/5 in 23 h" in seen
+    assert proc.returncode == 3, (out, err)
+    assert b"the server asks to wait 86400 s" in err, err
 
 
 def _names(directory: Path) -> list[str]:

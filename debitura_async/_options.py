@@ -113,8 +113,9 @@ class IngestOptions:
       UNRESOLVED (resumable by its Idempotency-Key and job id).
     * ``run_id`` — names the run in Idempotency-Keys; pass the same id (and the same input) to
       resume a run. Default: random.
-    * ``polling`` — :class:`PollPolicy` (adaptive by default; ``PollPolicy.fixed(3.0)`` is the
-      guide's cadence). Jobs are polled by the client's shared tracker.
+    * ``polling`` — :class:`PollPolicy` for this run's jobs (default: the client's, set by
+      ``DebituraClient(polling=...)``; ``PollPolicy.fixed(3.0)`` is the guide's cadence). Jobs
+      are polled by the client's shared tracker.
     * ``on_progress`` — called with an :class:`IngestProgress` at most every
       ``progress_interval`` seconds, and once at the end. An exception it raises stops the run
       and reaches the caller.
@@ -138,7 +139,9 @@ class IngestOptions:
     on_invalid: OnInvalid = "skip"
     deadline: float | None = attrs.field(default=None, validator=_seconds(optional=True))
     run_id: str | None = None
-    polling: PollPolicy = attrs.field(factory=PollPolicy, validator=_check_instance(PollPolicy))
+    polling: PollPolicy | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_instance(PollPolicy))
+    )
     on_progress: Callable[[IngestProgress], object] | None = attrs.field(
         default=None, validator=_check_callable
     )
@@ -174,7 +177,7 @@ class IngestKwargs(TypedDict, total=False):
     on_invalid: OnInvalid
     deadline: float | None
     run_id: str | None
-    polling: PollPolicy
+    polling: PollPolicy | None
     on_progress: Callable[[IngestProgress], object] | None
     progress_interval: float
     max_body_bytes: int | None

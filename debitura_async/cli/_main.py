@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,7 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else cli_logging(verbosity, err)
     )
     with logs:
-        return _run(args, out, err, verbosity)
+        code = _run(args, out, err, verbosity)
+    if argv is None and code == EXIT_UNRESOLVED:
+        # The console script, after a stop: a late second signal must not turn the exit code
+        # into "killed by SIGINT" while the interpreter shuts down.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+    return code
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO, verbosity: int) -> int:

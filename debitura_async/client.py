@@ -30,6 +30,7 @@ import attrs
 import stamina
 
 from . import _retry, _validate, _wire
+from . import hooks as _hooks
 from . import ingest as _ingest
 from ._budget import RequestBudget
 from ._options import IngestKwargs
@@ -38,6 +39,7 @@ from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
 from ._version import __version__
 from .errors import (
+    APIStatusError,
     ConfigurationError,
     ContradictoryResponseError,
     DebituraError,
@@ -178,6 +180,9 @@ class DebituraClient:
     * ``budget`` — a :class:`~debitura_async.RequestBudget` (default: Debitura's documented
       limits; share one instance between clients of the same key), or None to switch it off.
     * ``clock_skew`` — how far in the future an ``eventDate`` may be before it is refused here.
+    * ``event_hooks`` — ``{"request": [...], "response": [...]}``: callables (sync or async) given
+      a frozen :class:`~debitura_async.hooks.RequestEvent` / ``ResponseEvent`` per HTTP attempt;
+      what a raising hook does is in :mod:`debitura_async.hooks`.
     """
 
     def __init__(
@@ -198,6 +203,7 @@ class DebituraClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         polling: PollPolicy | None = None,
         max_job_age: float | None = DEFAULT_MAX_JOB_AGE,
+        event_hooks: _hooks.EventHooks | None = None,
     ) -> None:
         key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV) or "").strip()
         if not key:
@@ -242,6 +248,8 @@ class DebituraClient:
             max_response_bytes=max_response_bytes,
         )
         self._owns_transport = transport is None
+        self.event_hooks: dict[str, tuple[_hooks.Hook, ...]] = _hooks.check_event_hooks(event_hooks)
+        """The hooks by event name; replace the tuples to change them."""
         self._headers = {
             "Accept": "application/json",
             "User-Agent": user_agent
@@ -265,6 +273,20 @@ class DebituraClient:
         )
         """Polls every job this client waits for (see :mod:`debitura_async.tracker`)."""
         self._closed = False
+
+    @property
+    def instrumentation(self) -> _hooks.Instrumentation:
+        """Spans and metrics around operations (no-op unless :func:`debitura_async.otel.instrument`
+        or another :class:`~debitura_async.hooks.Instrumentation` was installed)."""
+        return self.tracker.instrumentation
+
+    @instrumentation.setter
+    def instrumentation(self, value: _hooks.Instrumentation) -> None:
+        if not isinstance(value, _hooks.Instrumentation):
+            raise ConfigurationError(
+                "instrumentation must be a debitura_async.hooks.Instrumentation"
+            )
+        self.tracker.instrumentation = value
 
     def __repr__(self) -> str:
         return f"DebituraClient(base_url={self.base_url!r}, api_key={self._api_key!r})"
@@ -328,21 +350,31 @@ class DebituraClient:
         """
         key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
         _validate.check_idempotency_key(key)
-        status, raw = await self._call(
-            "POST",
-            "/ingestion-jobs",
-            body=body,
-            idempotency_key=key,
-            idempotent=True,
-            counters=counters,
-        )
-        return _wire.decode(
-            IngestionJobAccepted, raw, method="POST", path="/ingestion-jobs", status=status
-        )
+        with self.instrumentation.span(
+            "debitura.submit", {"debitura.body_bytes": len(body)}
+        ) as span:
+            status, raw = await self._call(
+                "POST",
+                "/ingestion-jobs",
+                body=body,
+                idempotency_key=key,
+                idempotent=True,
+                counters=counters,
+            )
+            accepted = _wire.decode(
+                IngestionJobAccepted, raw, method="POST", path="/ingestion-jobs", status=status
+            )
+            span.set_attribute("debitura.job_id", str(accepted.job_id))
+            span.set_attribute("debitura.rows_queued", accepted.rows_queued)
+        return accepted
 
     async def get_ingestion_job(self, job_id: uuid.UUID | str) -> IngestionJobStatus:
         """The job's current status (``GET /ingestion-jobs/{jobId}``)."""
-        return await self._poll_job(_as_uuid(job_id, "jobId"))
+        jid = _as_uuid(job_id, "jobId")
+        with self.instrumentation.span("debitura.poll", {"debitura.job_id": str(jid)}) as span:
+            result = await self._poll_job(jid)
+            span.set_attribute("debitura.job.status", result.status.name)
+        return result
 
     async def _poll_job(
         self, job_id: uuid.UUID, counters: RequestStats | None = None
@@ -444,18 +476,20 @@ class DebituraClient:
         if event_date is not None:
             payload["eventDate"] = _wire.format_datetime(event_date)
         path = f"/cases/{quote(str(cid))}/notes"
-        status, raw = await self._call(
-            "POST",
-            path,
-            body=_wire.encode_json(payload),
-            idempotency_key=str(uuid.uuid4()),
-            idempotent=False,
-        )
+        with self.instrumentation.span("debitura.note", {"debitura.case_id": str(cid)}):
+            status, raw = await self._call(
+                "POST",
+                path,
+                body=_wire.encode_json(payload),
+                idempotency_key=str(uuid.uuid4()),
+                idempotent=False,
+            )
         return _wire.decode(Note, raw, method="POST", path=path, status=status)
 
     async def me(self) -> CollectionPartner:
         """The partner behind the API key (``GET /me``): the recommended first call."""
-        status, raw = await self._call("GET", "/me", idempotent=True)
+        with self.instrumentation.span("debitura.me", {}):
+            status, raw = await self._call("GET", "/me", idempotent=True)
         return _wire.decode(CollectionPartner, raw, method="GET", path="/me", status=status)
 
     # -- ingestion pipeline --------------------------------------------------------------------
@@ -560,6 +594,15 @@ class DebituraClient:
     ) -> tuple[int, bytes]:
         if self.budget is not None:
             await self.budget.acquire()
+        hooks = self.event_hooks
+        endpoint = _hooks.endpoint_of(method, path) if hooks["request"] or hooks["response"] else ""
+        if hooks["request"]:
+            await _hooks.fire(
+                hooks["request"],
+                _hooks.RequestEvent(
+                    method=method, path=path, endpoint=endpoint, attempt=attempt, job_id=job_id
+                ),
+            )
         for tally in tallies:
             tally.requests += 1
             if method == "POST":
@@ -572,6 +615,20 @@ class DebituraClient:
         except DebituraError as error:
             for tally in tallies:
                 tally.errors += 1
+            if hooks["response"]:
+                await _hooks.fire(
+                    hooks["response"],
+                    _hooks.ResponseEvent(
+                        method=method,
+                        path=path,
+                        endpoint=endpoint,
+                        attempt=attempt,
+                        status=None,
+                        elapsed=time.monotonic() - started,
+                        error=type(error).__name__,
+                        job_id=job_id,
+                    ),
+                )
             logger.debug(
                 "%s %s -> %s attempt=%d elapsed=%.3fs",
                 method,
@@ -591,16 +648,23 @@ class DebituraClient:
             time.monotonic() - started,
         )
         if 200 <= status < 300:
+            if hooks["response"]:
+                await self._fire_response(endpoint, path, status, attempt, started, job_id, None)
             return status, raw
         for tally in tallies:
             tally.errors += 1
         if 300 <= status < 400 or status < 200:
-            raise RedirectError(
+            redirect = RedirectError(
                 status=status,
                 method=method,
                 path=path,
                 location=_origin_of(response.headers.get("Location")),
             )
+            if hooks["response"]:
+                await self._fire_response(
+                    endpoint, path, status, attempt, started, job_id, redirect
+                )
+            raise redirect
         error_body = _wire.parse_error_body(raw)
         retry_after = _wire.parse_retry_after(
             response.headers.get("Retry-After"), error_body, now=datetime.now(UTC)
@@ -611,13 +675,41 @@ class DebituraClient:
                 tally.rate_limited += 1
             if self.budget is not None and retry_after is not None:
                 self.budget.pause(min(retry_after, self.retry_policy.max_retry_after))
-        raise cls(
+        failure = cls(
             status=status,
             method=method,
             path=path,
             body=error_body,
             job_id=job_id,
             retry_after=retry_after,
+        )
+        if hooks["response"]:
+            await self._fire_response(endpoint, path, status, attempt, started, job_id, failure)
+        raise failure
+
+    async def _fire_response(  # noqa: PLR0917 - private, positional on purpose
+        self,
+        endpoint: str,
+        path: str,
+        status: int,
+        attempt: int,
+        started: float,
+        job_id: uuid.UUID | None,
+        error: DebituraError | None,
+    ) -> None:
+        await _hooks.fire(
+            self.event_hooks["response"],
+            _hooks.ResponseEvent(
+                method=endpoint.split(" ", 1)[0],
+                path=path,
+                endpoint=endpoint,
+                attempt=attempt,
+                status=status,
+                elapsed=time.monotonic() - started,
+                error=None if error is None else type(error).__name__,
+                retry_after=error.retry_after if isinstance(error, APIStatusError) else None,
+                job_id=job_id,
+            ),
         )
 
 

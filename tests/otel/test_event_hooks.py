@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from debitura_async import (
     ConfigurationError,
@@ -199,3 +201,22 @@ def test_wrong_event_hooks_raise_a_configuration_error(hooks: object, message: s
 )
 def test_endpoint_names_have_no_ids(method: str, path: str, endpoint: str) -> None:
     assert endpoint_of(method, path) == endpoint
+
+
+@given(
+    job=st.uuids(),
+    case=st.uuids(),
+    method=st.sampled_from(["GET", "POST"]),
+    hexed=st.booleans(),
+)
+def test_no_id_survives_in_an_endpoint_name(
+    job: uuid.UUID, case: uuid.UUID, method: str, hexed: bool
+) -> None:
+    def text(u: uuid.UUID) -> str:
+        return u.hex if hexed else str(u).upper()
+
+    for path in (f"/ingestion-jobs/{text(job)}", f"/cases/{text(case)}/notes"):
+        name = endpoint_of(method, path)
+        assert text(job) not in name
+        assert text(case) not in name
+        assert name.startswith(method + " /")

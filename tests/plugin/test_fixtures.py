@@ -122,3 +122,17 @@ async def test_the_session_emulator_serves_tests_on_any_loop(
     assert len(await inspector.notes()) == 2
     assert debitura_session_emulator.pid is None
     assert debitura_session_emulator.thread.is_alive()
+
+
+async def test_helpers_refuse_what_they_cannot_do(
+    debitura_inspector: Inspector, debitura_faults: FaultPlan
+) -> None:
+    with pytest.raises(KeyError, match="no such emulator counter"):
+        await debitura_inspector.counter("requests")
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        await debitura_faults.http_error(503, endpoint="GET /nope")
+    with pytest.raises(ValueError, match="status"):
+        await debitura_faults.http_error(404)
+    with pytest.raises(ValueError, match="external_ref"):
+        await debitura_inspector.assert_rows_stored_once([IngestionJobRow(uuid.uuid4(), "no ref")])
+    assert debitura_faults.added == []

@@ -59,3 +59,22 @@ def test_a_project_that_does_not_use_it_runs_no_fixture_of_it(tmp_path: Path) ->
     assert "2 passed" in result.stdout
     assert "debitura" not in result.stdout + result.stderr
     assert "_debitura_async_pytest" in run_pytest(project, "--trace-config").stdout
+
+
+def test_a_wrong_marker_is_a_clear_error(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path,
+        {
+            "test_marker.py": (
+                "import pytest\n"
+                "@pytest.mark.debitura_config(5)\n"
+                "def test_positional(debitura_emulator_config):\n    pass\n"
+                "@pytest.mark.debitura_config(tim_scale=5)\n"
+                "def test_misspelled(debitura_emulator_config):\n    pass\n"
+            )
+        },
+    )
+    result = run_pytest(project, "-p", "no:asyncio")
+    assert "2 error" in result.stdout, summary(result)
+    assert "takes keyword arguments only" in result.stdout
+    assert "tim_scale" in result.stdout

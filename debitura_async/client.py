@@ -39,7 +39,6 @@ from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
 from ._version import __version__
 from .errors import (
-    APIStatusError,
     ConfigurationError,
     ContradictoryResponseError,
     DebituraError,
@@ -595,14 +594,8 @@ class DebituraClient:
         if self.budget is not None:
             await self.budget.acquire()
         hooks = self.event_hooks
-        endpoint = _hooks.endpoint_of(method, path) if hooks["request"] or hooks["response"] else ""
         if hooks["request"]:
-            await _hooks.fire(
-                hooks["request"],
-                _hooks.RequestEvent(
-                    method=method, path=path, endpoint=endpoint, attempt=attempt, job_id=job_id
-                ),
-            )
+            await _hooks.emit_request(hooks["request"], method, path, attempt, job_id)
         for tally in tallies:
             tally.requests += 1
             if method == "POST":
@@ -616,18 +609,8 @@ class DebituraClient:
             for tally in tallies:
                 tally.errors += 1
             if hooks["response"]:
-                await _hooks.fire(
-                    hooks["response"],
-                    _hooks.ResponseEvent(
-                        method=method,
-                        path=path,
-                        endpoint=endpoint,
-                        attempt=attempt,
-                        status=None,
-                        elapsed=time.monotonic() - started,
-                        error=type(error).__name__,
-                        job_id=job_id,
-                    ),
+                await _hooks.emit_response(
+                    hooks["response"], method, path, attempt, started, job_id, None, error
                 )
             logger.debug(
                 "%s %s -> %s attempt=%d elapsed=%.3fs",
@@ -649,7 +632,9 @@ class DebituraClient:
         )
         if 200 <= status < 300:
             if hooks["response"]:
-                await self._fire_response(endpoint, path, status, attempt, started, job_id, None)
+                await _hooks.emit_response(
+                    hooks["response"], method, path, attempt, started, job_id, status, None
+                )
             return status, raw
         for tally in tallies:
             tally.errors += 1
@@ -661,8 +646,8 @@ class DebituraClient:
                 location=_origin_of(response.headers.get("Location")),
             )
             if hooks["response"]:
-                await self._fire_response(
-                    endpoint, path, status, attempt, started, job_id, redirect
+                await _hooks.emit_response(
+                    hooks["response"], method, path, attempt, started, job_id, status, redirect
                 )
             raise redirect
         error_body = _wire.parse_error_body(raw)
@@ -684,33 +669,10 @@ class DebituraClient:
             retry_after=retry_after,
         )
         if hooks["response"]:
-            await self._fire_response(endpoint, path, status, attempt, started, job_id, failure)
+            await _hooks.emit_response(
+                hooks["response"], method, path, attempt, started, job_id, status, failure
+            )
         raise failure
-
-    async def _fire_response(  # noqa: PLR0917 - private, positional on purpose
-        self,
-        endpoint: str,
-        path: str,
-        status: int,
-        attempt: int,
-        started: float,
-        job_id: uuid.UUID | None,
-        error: DebituraError | None,
-    ) -> None:
-        await _hooks.fire(
-            self.event_hooks["response"],
-            _hooks.ResponseEvent(
-                method=endpoint.split(" ", 1)[0],
-                path=path,
-                endpoint=endpoint,
-                attempt=attempt,
-                status=status,
-                elapsed=time.monotonic() - started,
-                error=None if error is None else type(error).__name__,
-                retry_after=error.retry_after if isinstance(error, APIStatusError) else None,
-                job_id=job_id,
-            ),
-        )
 
 
 def _check_queued(accepted: IngestionJobAccepted, sent: int) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
@@ -142,6 +143,46 @@ async def fire(hooks: Sequence[Hook], event: RequestEvent | ResponseEvent) -> No
         result = hook(event)
         if inspect.isawaitable(result):
             await result
+
+
+async def emit_request(
+    hooks: Sequence[Hook], method: str, path: str, attempt: int, job_id: uuid.UUID | None
+) -> None:
+    """Fire the ``request`` hooks for one attempt (the client's call, before sending)."""
+    event = RequestEvent(
+        method=method,
+        path=path,
+        endpoint=endpoint_of(method, path),
+        attempt=attempt,
+        job_id=job_id,
+    )
+    await fire(hooks, event)
+
+
+async def emit_response(  # noqa: PLR0917 - the client's private call, positional on purpose
+    hooks: Sequence[Hook],
+    method: str,
+    path: str,
+    attempt: int,
+    started: float,
+    job_id: uuid.UUID | None,
+    status: int | None,
+    error: BaseException | None,
+) -> None:
+    """Fire the ``response`` hooks for one attempt: its status and/or the error it raises."""
+    retry_after = getattr(error, "retry_after", None)
+    event = ResponseEvent(
+        method=method,
+        path=path,
+        endpoint=endpoint_of(method, path),
+        attempt=attempt,
+        status=status,
+        elapsed=time.monotonic() - started,
+        error=None if error is None else type(error).__name__,
+        retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
+        job_id=job_id,
+    )
+    await fire(hooks, event)
 
 
 class SpanLike(Protocol):

@@ -62,6 +62,11 @@ def _asyncio_loop_scope(request: pytest.FixtureRequest) -> Any:
     return scope or "function"
 
 
+def _pytest_asyncio_active(config: pytest.Config) -> bool:
+    manager = config.pluginmanager
+    return manager.hasplugin("asyncio") or manager.hasplugin("pytest_asyncio.plugin")
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any:
     """Our async fixtures follow the test: anyio's plugin takes them for a test that uses
@@ -71,7 +76,7 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any
     if (
         not getattr(func, _ASYNC_FIXTURE, False)
         or "anyio_backend" in request.fixturenames
-        or not request.config.pluginmanager.hasplugin("asyncio")
+        or not _pytest_asyncio_active(request.config)
     ):
         return (yield)
     import pytest_asyncio  # noqa: PLC0415 - only when pytest-asyncio is active

@@ -30,6 +30,7 @@ import attrs
 import stamina
 
 from . import _case_calls, _retry, _retry_log, _validate, _wire
+from . import hooks as _hooks
 from . import ingest as _ingest
 from ._budget import Budget, RequestBudget
 from ._options import IngestKwargs
@@ -184,6 +185,9 @@ class DebituraClient:
       key), a :class:`~debitura_async.redis_budget.RedisBudget` shared by every process of the
       key (``budget_from_url``), or None to switch it off.
     * ``clock_skew`` — how far in the future an ``eventDate`` may be before it is refused here.
+    * ``event_hooks`` — ``{"request": [...], "response": [...]}``: callables (sync or async) given
+      a frozen :class:`~debitura_async.hooks.RequestEvent` / ``ResponseEvent`` per HTTP attempt;
+      what a raising hook does is in :mod:`debitura_async.hooks`.
     """
 
     def __init__(
@@ -204,6 +208,7 @@ class DebituraClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         polling: PollPolicy | None = None,
         max_job_age: float | None = DEFAULT_MAX_JOB_AGE,
+        event_hooks: _hooks.EventHooks | None = None,
     ) -> None:
         key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV) or "").strip()
         if not key:
@@ -246,6 +251,8 @@ class DebituraClient:
             max_response_bytes=max_response_bytes,
         )
         self._owns_transport = transport is None
+        self.event_hooks: dict[str, tuple[_hooks.Hook, ...]] = _hooks.check_event_hooks(event_hooks)
+        """The hooks by event name; replace the tuples to change them."""
         self._headers = {
             "Accept": "application/json",
             "User-Agent": user_agent
@@ -287,6 +294,20 @@ class DebituraClient:
             resumes_in=max(0.0, due - time.monotonic()),
             reason=reason,
         )
+
+    @property
+    def instrumentation(self) -> _hooks.Instrumentation:
+        """Spans and metrics around operations (no-op unless :func:`debitura_async.otel.instrument`
+        or another :class:`~debitura_async.hooks.Instrumentation` was installed)."""
+        return self.tracker.instrumentation
+
+    @instrumentation.setter
+    def instrumentation(self, value: _hooks.Instrumentation) -> None:
+        if not isinstance(value, _hooks.Instrumentation):
+            raise ConfigurationError(
+                "instrumentation must be a debitura_async.hooks.Instrumentation"
+            )
+        self.tracker.instrumentation = value
 
     def __repr__(self) -> str:
         return f"DebituraClient(base_url={self.base_url!r}, api_key={self._api_key!r})"
@@ -350,21 +371,31 @@ class DebituraClient:
         """
         key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
         _validate.check_idempotency_key(key)
-        status, raw = await self._call(
-            "POST",
-            "/ingestion-jobs",
-            body=body,
-            idempotency_key=key,
-            idempotent=True,
-            counters=counters,
-        )
-        return _wire.decode(
-            IngestionJobAccepted, raw, method="POST", path="/ingestion-jobs", status=status
-        )
+        with self.instrumentation.span(
+            "debitura.submit", {"debitura.body_bytes": len(body)}
+        ) as span:
+            status, raw = await self._call(
+                "POST",
+                "/ingestion-jobs",
+                body=body,
+                idempotency_key=key,
+                idempotent=True,
+                counters=counters,
+            )
+            accepted = _wire.decode(
+                IngestionJobAccepted, raw, method="POST", path="/ingestion-jobs", status=status
+            )
+            span.set_attribute("debitura.job_id", str(accepted.job_id))
+            span.set_attribute("debitura.rows_queued", accepted.rows_queued)
+        return accepted
 
     async def get_ingestion_job(self, job_id: uuid.UUID | str) -> IngestionJobStatus:
         """The job's current status (``GET /ingestion-jobs/{jobId}``)."""
-        return await self._poll_job(_as_uuid(job_id, "jobId"))
+        jid = _as_uuid(job_id, "jobId")
+        with self.instrumentation.span("debitura.poll", {"debitura.job_id": str(jid)}) as span:
+            result = await self._poll_job(jid)
+            span.set_attribute("debitura.job.status", result.status.name)
+        return result
 
     def _scarcity(self) -> float:
         """How much of the request budget is in use (0..1), for the poll planner."""
@@ -471,18 +502,20 @@ class DebituraClient:
         if event_date is not None:
             payload["eventDate"] = _wire.format_datetime(event_date)
         path = f"/cases/{quote(str(cid))}/notes"
-        status, raw = await self._call(
-            "POST",
-            path,
-            body=_wire.encode_json(payload),
-            idempotency_key=str(uuid.uuid4()),
-            idempotent=False,
-        )
+        with self.instrumentation.span("debitura.note", {"debitura.case_id": str(cid)}):
+            status, raw = await self._call(
+                "POST",
+                path,
+                body=_wire.encode_json(payload),
+                idempotency_key=str(uuid.uuid4()),
+                idempotent=False,
+            )
         return _wire.decode(Note, raw, method="POST", path=path, status=status)
 
     async def me(self) -> CollectionPartner:
         """The partner behind the API key (``GET /me``): the recommended first call."""
-        status, raw = await self._call("GET", "/me", idempotent=True)
+        with self.instrumentation.span("debitura.me", {}):
+            status, raw = await self._call("GET", "/me", idempotent=True)
         return _wire.decode(CollectionPartner, raw, method="GET", path="/me", status=status)
 
     # -- cases ---------------------------------------------------------------------------------
@@ -616,6 +649,9 @@ class DebituraClient:
     ) -> tuple[int, bytes]:
         if self.budget is not None:
             await self.budget.acquire()
+        hooks = self.event_hooks
+        if hooks["request"]:
+            await _hooks.emit_request(hooks["request"], method, path, attempt, job_id)
         for tally in tallies:
             tally.requests += 1
             if method == "POST":
@@ -628,6 +664,10 @@ class DebituraClient:
         except DebituraError as error:
             for tally in tallies:
                 tally.errors += 1
+            if hooks["response"]:
+                await _hooks.emit_response(
+                    hooks["response"], method, path, attempt, started, job_id, None, error
+                )
             logger.debug(
                 "%s %s -> %s attempt=%d elapsed=%.3fs",
                 method,
@@ -647,16 +687,25 @@ class DebituraClient:
             time.monotonic() - started,
         )
         if 200 <= status < 300:
+            if hooks["response"]:
+                await _hooks.emit_response(
+                    hooks["response"], method, path, attempt, started, job_id, status, None
+                )
             return status, raw
         for tally in tallies:
             tally.errors += 1
         if 300 <= status < 400 or status < 200:
-            raise RedirectError(
+            redirect = RedirectError(
                 status=status,
                 method=method,
                 path=path,
                 location=_origin_of(response.headers.get("Location")),
             )
+            if hooks["response"]:
+                await _hooks.emit_response(
+                    hooks["response"], method, path, attempt, started, job_id, status, redirect
+                )
+            raise redirect
         error_body = _wire.parse_error_body(raw)
         retry_after = _wire.parse_retry_after(
             response.headers.get("Retry-After"), error_body, now=datetime.now(UTC)
@@ -667,7 +716,7 @@ class DebituraClient:
                 tally.rate_limited += 1
             if self.budget is not None and retry_after is not None:
                 await self.budget.pause(min(retry_after, self.retry_policy.max_retry_after))
-        raise cls(
+        failure = cls(
             status=status,
             method=method,
             path=path,
@@ -675,6 +724,11 @@ class DebituraClient:
             job_id=job_id,
             retry_after=retry_after,
         )
+        if hooks["response"]:
+            await _hooks.emit_response(
+                hooks["response"], method, path, attempt, started, job_id, status, failure
+            )
+        raise failure
 
 
 def _retry_reason(exc: BaseException) -> str:

@@ -365,17 +365,27 @@ class Ingestion:
         self._stop("fatal")
 
     async def _run(self) -> None:
-        self._work = asyncio.create_task(
-            self._work_all(), name=f"debitura-ingest-{self.run_id}-work"
-        )
-        try:
-            await _critical(asyncio.wait([self._work]))
-            if not self._work.cancelled() and self._work.exception() is not None:
-                error = self._work.exception()
-                errors = error.exceptions if isinstance(error, BaseExceptionGroup) else (error,)
-                self._fatal = self._fatal or errors[0]
-        finally:
-            await self._finalize()
+        inst = self._client.tracker.instrumentation
+        with inst.span("debitura.ingest", {"debitura.run_id": self.run_id}) as span:
+            self._work = asyncio.create_task(
+                self._work_all(), name=f"debitura-ingest-{self.run_id}-work"
+            )
+            try:
+                await _critical(asyncio.wait([self._work]))
+                if not self._work.cancelled() and self._work.exception() is not None:
+                    error = self._work.exception()
+                    errors = error.exceptions if isinstance(error, BaseExceptionGroup) else (error,)
+                    self._fatal = self._fatal or errors[0]
+            finally:
+                await self._finalize()
+                summary = self.summary
+                for name in ("read", "rejected", "submitted", "succeeded", "failed", "unresolved"):
+                    span.set_attribute(f"debitura.rows.{name}", getattr(summary, f"rows_{name}"))
+                span.set_attribute("debitura.requests", summary.requests)
+                span.set_attribute("debitura.retries", summary.retries)
+                if self._stopping is not None:
+                    span.set_attribute("debitura.stopped", self._stopping)
+                inst.ingest_finished(summary)
 
     async def _work_all(self) -> None:
         try:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
+from . import hooks as _hooks
 from ._ledger import check_status
 from ._polling import PollPlanner, PollPolicy, PollStats
 from .errors import (
@@ -90,6 +91,13 @@ class JobHandle:
         self._planner: PollPlanner | None = None
         self._max_failures = 10
         self._done = asyncio.Event()
+        self._owner: JobTracker | None = None
+        self._last_sent: float | None = None
+        self.detection_delay: float | None = None
+        """Once terminal: an upper bound, in seconds, on how long the job had been terminal
+        before a poll saw it — from the start of the previous poll (which saw it unfinished) to
+        the answer of the poll that saw it terminal. None when the first poll already saw it
+        terminal (no earlier instant is known to have seen it unfinished)."""
 
     def __repr__(self) -> str:
         state = self.status.status.name if self.status is not None else "UNSEEN"
@@ -120,14 +128,19 @@ class JobHandle:
         """
         if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
             raise ValueError(f"timeout must be a non-negative number or None, got {timeout!r}")
-        try:
-            async with asyncio.timeout(timeout):
-                await self._done.wait()
-        except TimeoutError:
-            if self.done():
-                return self.result()
-            raise JobWaitTimeout(self.job_id, float(timeout or 0.0), self.status) from None
-        return self.result()
+        owner = self._owner
+        inst = owner.instrumentation if owner is not None else _hooks.NO_INSTRUMENTATION
+        with inst.span("debitura.wait", {"debitura.job_id": str(self.job_id)}) as span:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._done.wait()
+            except TimeoutError:
+                if not self.done():
+                    raise JobWaitTimeout(self.job_id, float(timeout or 0.0), self.status) from None
+            result = self.result()
+            span.set_attribute("debitura.job.status", result.status.name)
+            span.set_attribute("debitura.job.polls", self.polls)
+        return result
 
     def _resolve(
         self, *, status: IngestionJobStatus | None = None, error: BaseException | None = None
@@ -182,6 +195,8 @@ class JobTracker:
         self._subscribers: list[asyncio.Queue[JobHandle]] = []
         self._closed = False
         self._exiting = False
+        self.instrumentation: _hooks.Instrumentation = _hooks.NO_INSTRUMENTATION
+        """Told of every job's end (see :class:`~debitura_async.hooks.Instrumentation`)."""
         """The runner saw nothing left to track and is ending (the next track starts anew)."""
 
     def __len__(self) -> int:
@@ -246,6 +261,7 @@ class JobTracker:
             expires_at=None if age is None else now + float(age),
         )
         handle._interest = 1
+        handle._owner = self
         handle._max_failures = max_poll_failures or self.max_poll_failures
         if policy is not None and policy.strategy == "fixed" and poll_interval is None:
             poll_interval = policy.interval
@@ -403,7 +419,13 @@ class JobTracker:
             try:
                 async with self._limiter:
                     sent = loop.time()
-                    status = await self._poll(job_id, handle._counters)
+                    attributes: dict[str, str | bool] = {
+                        "debitura.job_id": str(job_id),
+                        "debitura.poll.shared": True,
+                    }
+                    with self.instrumentation.span("debitura.poll", attributes) as span:
+                        status = await self._poll(job_id, handle._counters)
+                        span.set_attribute("debitura.job.status", status.status.name)
             except (AuthenticationError, PermissionDeniedError) as exc:
                 for other in list(self._jobs.values()):  # the key itself is refused
                     self._end(other, error=exc)
@@ -429,8 +451,12 @@ class JobTracker:
                 logger.exception("polling job %s failed unexpectedly", job_id)
                 self._end(handle, error=exc)
                 return
+            now = loop.time()
+            if status.is_terminal and handle._last_sent is not None:
+                handle.detection_delay = now - handle._last_sent
+            handle._last_sent = sent
             # The answer describes the job somewhere between send and receipt: the midpoint.
-            self._observed(handle, status, (sent + loop.time()) / 2)
+            self._observed(handle, status, (sent + now) / 2)
         finally:
             self._polling.pop(job_id, None)
             self._wake.set()
@@ -496,6 +522,15 @@ class JobTracker:
         if self._jobs.get(handle.job_id) is handle:
             self._forget(handle.job_id)
         if handle._resolve(status=status, error=error):
+            if handle is not _CLOSED_SENTINEL:
+                outcome = type(error).__name__ if error is not None else "unknown"
+                if error is None and status is not None:
+                    outcome = status.status.name
+                self.instrumentation.job_ended(
+                    outcome=outcome,
+                    polls=handle.polls,
+                    detection_delay=handle.detection_delay if error is None else None,
+                )
             for queue in self._subscribers:
                 queue.put_nowait(handle)
 

@@ -37,7 +37,7 @@ FIGURES = {
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     out = tmp_path_factory.mktemp("bench") / "quick.json"
-    proc = subprocess.run(  # noqa: S603 - our own interpreter and module
+    proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
@@ -112,7 +112,7 @@ def test_quick_mode_prints_the_table(quick_run: tuple[str, dict[str, Any]]) -> N
 
 def test_only_runs_the_named_scenarios(tmp_path: Path) -> None:
     out = tmp_path / "p5.json"
-    proc = subprocess.run(  # noqa: S603 - our own interpreter and module
+    proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", "p5", "--json", str(out)],
         cwd=ROOT,
         capture_output=True,

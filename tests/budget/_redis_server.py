@@ -85,7 +85,7 @@ class RedisServer:
             "--logfile", str(self._dir / "redis.log"),
             *self._extra,
         ]  # fmt: skip
-        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)  # noqa: S603
+        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not _pong(self.port):
             if self._proc.poll() is not None or time.monotonic() > deadline:

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import shlex
-import signal
 import sys
 from pathlib import Path
 

@@ -70,7 +70,7 @@ def docs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEmul
     log = tmp_path_factory.mktemp("docs-emulator") / "stderr.log"
     with (
         log.open("wb") as stderr,
-        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
         ) as child,
     ):

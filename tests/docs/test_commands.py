@@ -131,7 +131,7 @@ def test_runnable_console_blocks_run(
     assert lines, f"{block.id}: a run block without commands"
     for line in lines:
         docs_emulator.reset()
-        done = subprocess.run(  # noqa: S603 - a command from our docs, our venv first on PATH
+        done = subprocess.run(
             shlex.split(line),
             cwd=ROOT,
             env=docs_emulator.environ(tmp_path),

@@ -54,7 +54,7 @@ def run_example(
     script.write_text(block.code, encoding="utf-8")
     emulator.reset()
     root = Path(__file__).resolve().parents[2]
-    return subprocess.run(  # noqa: S603 - our interpreter, a script from our docs
+    return subprocess.run(
         [sys.executable, str(script)],
         cwd=root if block.path in REPO_CWD_PAGES else tmp,
         env=emulator.environ(tmp),

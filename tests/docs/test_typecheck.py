@@ -21,7 +21,7 @@ def test_every_example_passes_mypy_strict(tmp_path: Path) -> None:
         name = f"example_{n:02d}.py"
         (tmp_path / name).write_text(block.code, encoding="utf-8")
         names[name] = block.id
-    done = subprocess.run(  # noqa: S603 - our interpreter's mypy
+    done = subprocess.run(
         [
             sys.executable,
             "-m",

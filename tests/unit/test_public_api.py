@@ -236,7 +236,7 @@ def test_mypy_catches_misspelled_and_mistyped_options(tmp_path: Path) -> None:
             """
         )
     )
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
         capture_output=True,
         text=True,

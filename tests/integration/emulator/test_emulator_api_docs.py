@@ -31,7 +31,7 @@ def test_the_doc_has_examples() -> None:
 @pytest.mark.parametrize("index", range(len(blocks("python"))))
 def test_python_example_runs(index: int) -> None:
     code = blocks("python")[index]
-    result = subprocess.run(  # noqa: S603 - our own interpreter on our own doc
+    result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,

@@ -12,7 +12,6 @@ Foreign exceptions are translated here, at one boundary (:meth:`DebituraClient._
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import platform
@@ -23,7 +22,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar, Unpack
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 import attrs
@@ -33,21 +32,30 @@ from . import _case_calls, _retry, _retry_log, _validate, _wire
 from . import hooks as _hooks
 from . import ingest as _ingest
 from ._budget import Budget, RequestBudget
+from ._client_config import (
+    _DEFAULT,
+    DEFAULT_TIMEOUT,
+    Timeout,
+    _as_uuid,
+    _check_base_url,
+    _check_header_value,
+    _check_queued,
+    _Default,
+    _retry_reason,
+    _Secret,
+    check_client_options,
+    error_for,
+)
 from ._options import IngestKwargs
 from ._polling import PollPolicy
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
 from ._version import __version__
 from .errors import (
-    APIStatusError,
     ConfigurationError,
-    ContradictoryResponseError,
     DebituraError,
     RateLimitError,
-    RedirectError,
-    RowProblem,
     ValidationError,
-    status_error_class,
 )
 from .ingest import Ingestion, RowInput
 from .models import (
@@ -61,7 +69,6 @@ from .models import (
     Note,
     RequestStats,
     RetryWait,
-    parse_uuid,
 )
 from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
 
@@ -74,90 +81,6 @@ API_KEY_ENV: Final = "DEBITURA_API_KEY"
 BASE_URL_ENV: Final = "DEBITURA_BASE_URL"
 
 T = TypeVar("T")
-
-
-class _Default:
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-
-_DEFAULT: Final = _Default()
-
-
-@attrs.frozen(kw_only=True)
-class Timeout:
-    """Per-request time limits, in seconds (None: no limit).
-
-    >>> Timeout(total=30.0, connect=5.0, read=20.0)
-    Timeout(total=30.0, connect=5.0, read=20.0)
-
-    ``connect`` bounds opening the TCP/TLS connection, ``read`` the wait for each chunk of the
-    response, ``total`` one whole attempt including waiting for a free pooled connection.
-    Retries get a fresh allowance.
-    """
-
-    total: float | None = 60.0
-    connect: float | None = 10.0
-    read: float | None = 30.0
-
-    def to_aiohttp(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=self.total, sock_connect=self.connect, sock_read=self.read
-        )
-
-
-class _Secret:
-    """Holds the API key; prints as asterisks wherever it ends up."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("the API key cannot be pickled")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
-    if parts.query or parts.fragment or "?" in base_url or "#" in base_url:
-        raise ConfigurationError(f"base_url must not have a query or fragment: {base_url!r}")
-    if parts.username or parts.password:
-        raise ConfigurationError("base_url must not carry credentials; pass api_key instead")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"refusing plain http:// to non-loopback host {parts.hostname!r}: the API key would "
-            "travel unencrypted; use https:// or pass allow_insecure_http=True"
-        )
-    return base_url.rstrip("/")
-
-
-def _as_uuid(value: uuid.UUID | str, field: str) -> uuid.UUID:
-    parsed = parse_uuid(value)
-    if parsed is None:
-        raise ValidationError(
-            [RowProblem(-1, field, f"{value!r} is not a valid UUID")], what="request"
-        )
-    return parsed
 
 
 class DebituraClient:
@@ -196,7 +119,7 @@ class DebituraClient:
         *,
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeout: Timeout | float = Timeout(),
+        timeout: Timeout | float = DEFAULT_TIMEOUT,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         budget: Budget | _Default | None = _DEFAULT,
@@ -229,21 +152,18 @@ class DebituraClient:
             policy = attrs.evolve(policy, max_retries=max_retries)
         self.retry_policy: RetryPolicy = policy
         self.budget: Budget | None = RequestBudget() if isinstance(budget, _Default) else budget
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise ConfigurationError("max_connections must be an int")
-        if max_connections < 1:
-            raise ConfigurationError("max_connections must be at least 1")
-        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
-            raise ConfigurationError("max_response_bytes must be an int")
-        if max_response_bytes < 1024:
-            raise ConfigurationError("max_response_bytes must be at least 1024")
-        if transport is not None and session is not None:
-            raise ConfigurationError("pass either session= or transport=, not both")
+        check_client_options(
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+            transport=transport,
+            session=session,
+            polling=polling,
+            max_job_age=max_job_age,
+            user_agent=user_agent,
+        )
         self.max_connections = max_connections
         self.clock_skew = clock_skew
         self.stats = RequestStats()
-        if user_agent is not None:
-            _check_header_value("user_agent", user_agent)
         self._transport: Transport = transport or AiohttpTransport(
             session=session,
             timeout=self.timeout.to_aiohttp(),
@@ -261,16 +181,6 @@ class DebituraClient:
                 f"python/{platform.python_version()}"
             ),
         }
-        if polling is not None and not isinstance(polling, PollPolicy):
-            raise ConfigurationError(f"polling must be a PollPolicy, got {type(polling).__name__}")
-        if max_job_age is not None and (
-            isinstance(max_job_age, bool)
-            or not isinstance(max_job_age, int | float)
-            or not max_job_age > 0
-        ):
-            raise ConfigurationError(
-                f"max_job_age must be a positive number or None, got {max_job_age!r}"
-            )
         self.tracker: JobTracker = JobTracker(
             self._poll_job,
             policy=polling,
@@ -677,7 +587,7 @@ class DebituraClient:
                 time.monotonic() - started,
             )
             raise
-        status, raw = response.status, response.body
+        status = response.status
         logger.debug(
             "%s %s -> %d attempt=%d elapsed=%.3fs",
             method,
@@ -686,92 +596,19 @@ class DebituraClient:
             attempt,
             time.monotonic() - started,
         )
-        if 200 <= status < 300:
-            if hooks["response"]:
-                await _hooks.emit_response(
-                    hooks["response"], method, path, attempt, started, job_id, status, None
-                )
-            return status, raw
-        for tally in tallies:
-            tally.errors += 1
-        if 300 <= status < 400 or status < 200:
-            redirect = RedirectError(
-                status=status,
-                method=method,
-                path=path,
-                location=_origin_of(response.headers.get("Location")),
-            )
-            if hooks["response"]:
-                await _hooks.emit_response(
-                    hooks["response"], method, path, attempt, started, job_id, status, redirect
-                )
-            raise redirect
-        error_body = _wire.parse_error_body(raw)
-        retry_after = _wire.parse_retry_after(
-            response.headers.get("Retry-After"), error_body, now=datetime.now(UTC)
-        )
-        cls = status_error_class(status, error_body)
-        if cls is RateLimitError:
+        failure = error_for(response, method=method, path=path, job_id=job_id)
+        if failure is not None:
+            for tally in tallies:
+                tally.errors += 1
+        if isinstance(failure, RateLimitError):
             for tally in tallies:
                 tally.rate_limited += 1
-            if self.budget is not None and retry_after is not None:
-                await self.budget.pause(min(retry_after, self.retry_policy.max_retry_after))
-        failure = cls(
-            status=status,
-            method=method,
-            path=path,
-            body=error_body,
-            job_id=job_id,
-            retry_after=retry_after,
-        )
+            if self.budget is not None and failure.retry_after is not None:
+                await self.budget.pause(min(failure.retry_after, self.retry_policy.max_retry_after))
         if hooks["response"]:
             await _hooks.emit_response(
                 hooks["response"], method, path, attempt, started, job_id, status, failure
             )
-        raise failure
-
-
-def _retry_reason(exc: BaseException) -> str:
-    if isinstance(exc, APIStatusError):
-        return f"HTTP {exc.status}"
-    return "unreachable"
-
-
-def _check_queued(accepted: IngestionJobAccepted, sent: int) -> None:
-    if accepted.rows_queued != sent:
-        raise ContradictoryResponseError(
-            f"rowsQueued = {accepted.rows_queued}, but {sent} rows were sent",
-            job_id=accepted.job_id,
-            method="POST",
-            path="/ingestion-jobs",
-            status=202,
-        )
-
-
-def _origin_of(location: str | None) -> str | None:
-    """The scheme://host[:port] of a Location header (never its path, query or credentials)."""
-    if not location:
-        return None
-    try:
-        parts = urlsplit(location.strip())
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return "(unparseable)"
-    if not host:
-        return "(same origin)"
-    return f"{parts.scheme or '?'}://{host}" + (f":{port}" if port else "")
-
-
-def _check_header_value(what: str, value: str) -> None:
-    """A header value must be latin-1 text without control characters (CR, LF, NUL …)."""
-    bad = next((c for c in value if (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F), None)
-    if bad is not None:
-        raise ConfigurationError(
-            f"{what} contains the control character {bad!r}: a line break, NUL or other "
-            "control character cannot go into an HTTP header"
-        )
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise ConfigurationError(f"{what} contains characters a header cannot carry") from None
+        if failure is not None:
+            raise failure
+        return status, response.body

@@ -11,15 +11,13 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
 from debitura_async._budget import DEFAULT_RATE_LIMITS, RateLimit, RequestBudget
+from debitura_async._client_config import _check_base_url, _is_loopback, _Secret
 from debitura_async._retry import RetryPolicy
 from debitura_async._transport import _translate as _translate_transport_error
 from debitura_async.client import (
     DEFAULT_BASE_URL,
     DebituraClient,
     Timeout,
-    _check_base_url,
-    _is_loopback,
-    _Secret,
 )
 from debitura_async.errors import (
     ConfigurationError,

@@ -28,31 +28,36 @@ Elsewhere from the client, :func:`ingest` / :func:`ingest_all` are free function
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
-import types
 import uuid
 from collections.abc import (
     AsyncIterable,
-    AsyncIterator,
-    Awaitable,
     Iterable,
-    Iterator,
     Mapping,
     Sequence,
 )
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, Unpack
 
 import anyio
-import attrs
 import orjson
 
 from ._batching import Batch, Batcher
+from ._client_config import _check_queued
 from ._journal_api import IngestJournal, JournalEntry
 from ._ledger import Entry, Ledger, LedgerError
 from ._options import IngestKwargs, IngestOptions, make_options
+from ._pipeline_parts import (
+    _critical,
+    _iterate,
+    _keyed,
+    _now,
+    _problems_of,
+    _ResultQueue,
+    _SendGate,
+    _Slot,
+)
 from ._splitting import plan_split
 from ._validate import item_problems, plainly_valid
 from .errors import (
@@ -62,7 +67,6 @@ from .errors import (
     DebituraError,
     PayloadTooLargeError,
     PermissionDeniedError,
-    RateLimitError,
     RowProblem,
     UnprocessableEntityError,
     ValidationError,
@@ -114,102 +118,6 @@ class PipelineClient(Protocol):
     ) -> IngestionJobAccepted: ...
 
 
-async def _critical(awaitable: Awaitable[T]) -> T:
-    """Run ``awaitable`` to its end even if this task is cancelled meanwhile (then re-raise the
-    cancellation): for journal writes that must not be lost once a job exists."""
-    task = asyncio.ensure_future(awaitable)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done() and task.cancelled():
-                raise
-            if not task.done():
-                cancelled = True
-                continue
-            result = task.result()
-            cancelled = True
-        break
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _keyed(result: JobResult, key: Any) -> JobResult:
-    """A one-row REJECTED result, carrying its row's key."""
-    if key is None:
-        return result
-    row = attrs.evolve(result.rejected_rows[0], key=key)
-    return attrs.evolve(result, rejected_rows=(row,), row_keys=(key,))
-
-
-def _problems_of(item: InvalidRow, position: int) -> list[RowProblem]:
-    """An input adapter's reasons as structured problems at this row's position."""
-    if item.details:
-        return [attrs.evolve(p, index=position) for p in item.details]
-    out = [RowProblem(position, "row", text) for text in item.problems]
-    return out or [RowProblem(position, "row", "could not be read")]
-
-
-class _ResultQueue:
-    """The bounded results buffer between the pipeline and its consumer.
-
-    Unlike a memory object stream, a ``put`` interrupted by cancellation has certainly not
-    delivered its item (so the pipeline can hand it out later), and a consumer that leaves makes
-    every ``put`` return at once.
-    """
-
-    def __init__(self, bound: int) -> None:
-        self._items: collections.deque[JobResult] = collections.deque()
-        self._bound = max(1, bound)
-        self._closed = False
-        self._gone = False
-        self._changed = asyncio.Event()
-
-    async def put(self, item: JobResult) -> None:
-        while not self._gone and len(self._items) >= self._bound:
-            self._changed.clear()
-            await self._changed.wait()
-        if not self._gone:
-            self._items.append(item)
-            self._changed.set()
-
-    async def get(self) -> JobResult:
-        while not self._items:
-            if self._closed or self._gone:
-                raise anyio.EndOfStream
-            self._changed.clear()
-            await self._changed.wait()
-        item = self._items.popleft()
-        self._changed.set()
-        return item
-
-    def close(self) -> None:
-        """No more items will come (those buffered are still handed out)."""
-        self._closed = True
-        self._changed.set()
-
-    def abandon(self) -> None:
-        """The consumer left: drop what is buffered, refuse nothing, wait for nothing."""
-        self._gone = True
-        self._items.clear()
-        self._changed.set()
-
-
-class _Slot:
-    """One job slot, shared by the parts of a batch the server made us split."""
-
-    __slots__ = ("holders",)
-
-    def __init__(self) -> None:
-        self.holders = 1
-
-
 class Ingestion:
     """A running ingestion: ``async with client.ingest(rows) as results: async for r in results``.
 
@@ -238,8 +146,8 @@ class Ingestion:
         self._submit_limiter = anyio.CapacityLimiter(options.max_concurrent_submits)
         self._handles: dict[str, JobHandle] = {}
         self._batcher: Batcher | None = None
-        self._failed_submits = 0
-        self._sending_stopped: DebituraError | None = None
+        policy = getattr(client, "retry_policy", None)
+        self._gate = _SendGate(options.max_failed_submits, getattr(policy, "max_retry_after", None))
         self._work: asyncio.Task[None] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._stopping: str | None = None
@@ -591,16 +499,16 @@ class Ingestion:
 
     async def _submit(self, tg: asyncio.TaskGroup, entry: Entry, slot: _Slot) -> None:
         journal = self.options.journal
-        if self._sending_stopped is not None:
-            await self._record(self._ledger.unresolve(entry, self._sending_stopped, _now()), slot)
+        if self._gate.stopped is not None:
+            await self._record(self._ledger.unresolve(entry, self._gate.stopped, _now()), slot)
             return
         if journal is not None:
             await journal.batch_submitting(entry.batch, entry.key)
         self._ledger.submitting(entry)
         try:
             async with self._submit_limiter:
-                if self._sending_stopped is not None:
-                    raise self._sending_stopped
+                if self._gate.stopped is not None:
+                    raise self._gate.stopped
                 accepted = await self._client.post_encoded_job(
                     entry.batch.body(), idempotency_key=entry.key, counters=self.counters
                 )
@@ -610,50 +518,22 @@ class Ingestion:
         except (BadRequestError, PayloadTooLargeError, UnprocessableEntityError) as exc:
             await self._split(tg, entry, slot, exc)
         except DebituraError as exc:
-            self._count_failed_submit(exc)
+            stop = self._gate.failed(exc)
             await self._record(self._ledger.unresolve(entry, exc, _now()), slot)
-            if self._too_long_to_wait(exc):
-                # The server asks for a wait the client does not sit out (a spent daily limit):
-                # stop now, everything unfinished resumable, rather than fail batch after batch.
-                self._stop(f"rate limited: the server asks to wait {exc.retry_after:.0f} s")  # type: ignore[attr-defined]
+            if stop is not None:
+                self._stop(stop)
         else:
-            self._failed_submits = 0
+            self._gate.succeeded()
             # The job exists: from here on a stop reports it UNRESOLVED with its id.
             self._ledger.accepted(entry, accepted.job_id, _now())
             if journal is not None:
                 await _critical(journal.batch_accepted(entry.key, accepted.job_id))
-            if accepted.rows_queued != len(entry.batch):
-                error = ContradictoryResponseError(
-                    f"rowsQueued = {accepted.rows_queued}, but {len(entry.batch)} rows were sent",
-                    job_id=accepted.job_id,
-                    method="POST",
-                    path="/ingestion-jobs",
-                    status=202,
-                )
+            try:
+                _check_queued(accepted, len(entry.batch))
+            except ContradictoryResponseError as error:  # never polled: not trusted enough
                 await self._record(self._ledger.unresolve(entry, error, _now()), slot)
                 return
             await self._await_job(entry, slot)
-
-    def _too_long_to_wait(self, exc: DebituraError) -> bool:
-        policy = getattr(self._client, "retry_policy", None)
-        limit = getattr(policy, "max_retry_after", None)
-        wait = getattr(exc, "retry_after", None)
-        return (
-            isinstance(exc, RateLimitError)
-            and wait is not None
-            and limit is not None
-            and (wait > limit)
-        )
-
-    def _count_failed_submit(self, exc: DebituraError) -> None:
-        if exc is self._sending_stopped:
-            return
-        self._failed_submits += 1
-        if self._failed_submits >= self.options.max_failed_submits:
-            self._sending_stopped = DebituraError(
-                f"not sent: the last {self._failed_submits} batches failed even "
-                f"after retries (last error: {exc})"
-            )
 
     async def _split(
         self, tg: asyncio.TaskGroup, entry: Entry, slot: _Slot, error: DebituraError
@@ -702,8 +582,9 @@ class Ingestion:
         except DebituraError as exc:
             entry.polls = handle.polls
             result = self._ledger.unresolve(entry, exc, _now())
-            if self._too_long_to_wait(exc):
-                self._stop(f"rate limited: the server asks to wait {exc.retry_after:.0f} s")  # type: ignore[attr-defined]
+            stop = self._gate.too_long_to_wait(exc)
+            if stop is not None:
+                self._stop(stop)
         else:
             entry.polls = handle.polls
             result = self._ledger.finished(entry, status, _now())
@@ -711,30 +592,6 @@ class Ingestion:
             if self._handles.pop(entry.key, None) is not None and not handle.done():
                 tracker.untrack(handle)
         await self._record(result, slot)
-
-
-class _iterate:
-    """Iterate sync or async input without a per-row async generator; always close it."""
-
-    def __init__(self, rows: Iterable[Any] | AsyncIterable[Any]) -> None:
-        self._rows = rows
-        self._sync: Iterator[Any] = iter(())
-        self._async: AsyncIterator[Any] | None = None
-
-    async def __aenter__(self) -> tuple[Iterator[Any], AsyncIterator[Any] | None]:
-        if isinstance(self._rows, AsyncIterable):
-            self._async = aiter(self._rows)
-        else:
-            self._sync = iter(self._rows)
-        return self._sync, self._async
-
-    async def __aexit__(self, *exc: object) -> None:
-        if isinstance(self._sync, types.GeneratorType):
-            self._sync.close()
-        if self._async is not None:
-            aclose = getattr(self._async, "aclose", None)
-            if aclose is not None:
-                await aclose()
 
 
 def ingest(

@@ -50,11 +50,13 @@ import attrs
 import orjson
 
 from ._batching import Batch, Batcher
+from ._fast import wire_of_mapping, wire_of_row
 from ._journal_api import IngestJournal, JournalEntry
 from ._ledger import Entry, Ledger, LedgerError
 from ._options import IngestKwargs, IngestOptions, make_options
 from ._splitting import plan_split
-from ._validate import item_problems, plainly_valid
+from ._validate import item_problems
+from ._wire import WireRow, row_dict
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -472,7 +474,9 @@ class Ingestion:
         async with _iterate(self._rows) as (sync_iter, async_iter):
             position = -1
             latest = self._latest_event_date
-            custom_key = options.row_key is not None
+            row_key = options.row_key
+            ledger = self._ledger
+            add = batcher.add
             while True:
                 if position & 255 == 255:
                     self._report_progress()
@@ -484,29 +488,37 @@ class Ingestion:
                 if item is _END:
                     break
                 position += 1
-                self._ledger.row_read()
-                row: IngestionJobRow | None
-                problems: list[RowProblem]
-                if type(item) is IngestionJobRow and plainly_valid(item, latest):
-                    row, problems = item, []  # the common case, checked in one call
-                else:
+                ledger.row_read()
+                # The fast path: a plainly valid dict or row becomes its wire dict in one call;
+                # None sends it down the slow path, which decides (and words the problems).
+                kind = type(item)
+                wire: WireRow | None = None
+                if kind is dict:
+                    wire = wire_of_mapping(item, latest)
+                elif kind is IngestionJobRow:
+                    wire = wire_of_row(item, latest)
+                row: IngestionJobRow | None = None
+                problems: list[RowProblem] = []
+                if wire is None:
                     row, problems = self._check(item, position)
                 batch = None
-                if row is not None and not problems:
+                if not problems and (wire is not None or row is not None):
                     try:
-                        if custom_key:
-                            batch = batcher.add(position, row, self._key_of(item, row))
+                        if wire is None:
+                            wire = row_dict(row)  # type: ignore[arg-type] # row is not None
+                        if row_key is None:
+                            batch = add(position, wire)
                         else:
-                            batch = batcher.add(position, row)
+                            batch = add(position, wire, row_key(item))
                     except (orjson.JSONEncodeError, ValueError) as exc:
                         problems = [
                             RowProblem(position, "row", f"cannot be encoded as JSON: {exc}")
                         ]
-                if row is None or problems:
+                if problems or (wire is None and row is None):
                     if not await self._reject_row(item, row, position, problems):
                         return
                     continue
-                self._ledger.row_batched()
+                ledger.row_batched()
                 if batch is not None:
                     await self._dispatch(tg, batch)
                     self._report_progress()

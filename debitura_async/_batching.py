@@ -61,7 +61,9 @@ class Batch:
         """Each row's key: the caller's, or the row's ``externalRef``."""
         if self.keys is not None:
             return self.keys
-        return tuple(default_key(row) for row in self.rows)
+        return tuple(
+            [r.get("externalRef") if type(r) is dict else default_key(r) for r in self.rows]
+        )
 
     @property
     def first_position(self) -> int:

@@ -477,6 +477,7 @@ class Ingestion:
             row_key = options.row_key
             ledger = self._ledger
             add = batcher.add
+            known_ids: set[str] = set()
             while True:
                 if position & 255 == 255:
                     self._report_progress()
@@ -494,7 +495,7 @@ class Ingestion:
                 kind = type(item)
                 wire: WireRow | None = None
                 if kind is dict:
-                    wire = wire_of_mapping(item, latest)
+                    wire = wire_of_mapping(item, latest, known_ids)
                 elif kind is IngestionJobRow:
                     wire = wire_of_row(item, latest)
                 row: IngestionJobRow | None = None

@@ -184,7 +184,7 @@ def wire_of_row(row: IngestionJobRow, latest: datetime) -> dict[str, Any] | None
     wire: dict[str, Any] = {
         "caseId": case_id if type(case_id) is uuid.UUID else str(case_id),
         "description": description,
-        "type": row.type,
+        "type": 0 if row.type is _NOTE else row.type,
     }
     event_date = row.event_date
     if event_date is not None:

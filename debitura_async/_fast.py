@@ -2,7 +2,7 @@
 
 Pure: no I/O, no clock (``latest`` is ``now + skew``, the latest eventDate allowed).
 
-:func:`wire_of_mapping` and :func:`wire_of_row` return the row's *wire dict*: exactly the mapping
+:func:`wire_of_mapping` returns a dict row's *wire dict*: exactly the mapping
 ``_wire.row_dict`` makes of the :class:`~debitura_async.models.IngestionJobRow` the slow path
 would build, in the same key order, whose values orjson (``OPT_UTC_Z``) writes as the converter
 does. No ``IngestionJobRow``, no ``uuid.UUID`` is made for such a row: a canonical case id
@@ -28,9 +28,9 @@ import uuid
 from datetime import UTC, datetime, timezone
 from typing import Any, Final
 
-from .models import IngestionJobRow, PartnerIngestEventType, parse_uuid
+from .models import PartnerIngestEventType, parse_uuid
 
-__all__ = ["KNOWN_IDS", "WIRE_KEYS", "wire_of_mapping", "wire_of_row"]
+__all__ = ["KNOWN_IDS", "WIRE_KEYS", "wire_of_mapping"]
 
 MAX_DESCRIPTION_CHARS: Final = 10_000  # = _validate.MAX_DESCRIPTION_CHARS (checked by a test)
 
@@ -173,32 +173,3 @@ def wire_of_mapping(
         "eventDate": event_date,
         "externalRef": external_ref,
     }
-
-
-def wire_of_row(row: IngestionJobRow, latest: datetime) -> dict[str, Any] | None:
-    """An ``IngestionJobRow``'s wire dict, or None when only the slow path can judge it."""
-    description = row.description
-    if type(description) is not str or not _text_ok(description):
-        return None
-    case_id = row.case_id
-    wire: dict[str, Any] = {
-        "caseId": case_id if type(case_id) is uuid.UUID else str(case_id),
-        "description": description,
-        "type": 0 if row.type is _NOTE else row.type,
-    }
-    event_date = row.event_date
-    if event_date is not None:
-        if not (
-            type(event_date) is datetime
-            and event_date.tzinfo is UTC
-            and event_date <= latest
-            and event_date.year > 1
-        ):
-            return None
-        wire["eventDate"] = event_date
-    external_ref: object = row.external_ref
-    if external_ref is not None:
-        if type(external_ref) is not str or not _encodable(external_ref):
-            return None
-        wire["externalRef"] = external_ref
-    return wire

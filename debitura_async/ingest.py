@@ -49,14 +49,13 @@ import anyio
 import attrs
 import orjson
 
-from ._batching import Batch, Batcher
-from ._fast import wire_of_mapping, wire_of_row
+from ._batching import Batch, Batcher, BatchRow
+from ._fast import wire_of_mapping
 from ._journal_api import IngestJournal, JournalEntry
 from ._ledger import Entry, Ledger, LedgerError
 from ._options import IngestKwargs, IngestOptions, make_options
 from ._splitting import plan_split
-from ._validate import item_problems
-from ._wire import WireRow, row_dict
+from ._validate import item_problems, plainly_valid
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -490,23 +489,25 @@ class Ingestion:
                     break
                 position += 1
                 ledger.row_read()
-                # The fast path: a plainly valid dict or row becomes its wire dict in one call;
-                # None sends it down the slow path, which decides (and words the problems).
+                # The fast path: a plainly valid dict becomes its wire dict in one call, a plainly
+                # valid typed row stays as it is (encoded with its batch: a new dict per row, kept
+                # until the batch is accepted, would cost the garbage collector more). Anything
+                # else goes down the slow path, which decides (and words the problems).
                 kind = type(item)
-                wire: WireRow | None = None
-                if kind is dict:
-                    wire = wire_of_mapping(item, latest, known_ids)
-                elif kind is IngestionJobRow:
-                    wire = wire_of_row(item, latest)
+                wire: BatchRow | None = None
                 row: IngestionJobRow | None = None
                 problems: list[RowProblem] = []
+                if kind is dict:
+                    wire = wire_of_mapping(item, latest, known_ids)
+                elif kind is IngestionJobRow and plainly_valid(item, latest):
+                    wire = row = item
                 if wire is None:
                     row, problems = self._check(item, position)
+                    if row is not None and not problems:
+                        wire = row  # checked by the slow path: sent as it is
                 batch = None
-                if not problems and (wire is not None or row is not None):
+                if wire is not None:
                     try:
-                        if wire is None:
-                            wire = row_dict(row)  # type: ignore[arg-type] # row is not None
                         if row_key is None:
                             batch = add(position, wire)
                         else:
@@ -515,7 +516,7 @@ class Ingestion:
                         problems = [
                             RowProblem(position, "row", f"cannot be encoded as JSON: {exc}")
                         ]
-                if problems or (wire is None and row is None):
+                if wire is None or problems:
                     if not await self._reject_row(item, row, position, problems):
                         return
                     continue

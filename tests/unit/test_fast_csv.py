@@ -70,7 +70,7 @@ def test_plain_lines_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None
         '123e4567-e89b-12d3-a456-426614174000,"Quoted, with a comma",N2\n'
         "123e4567-e89b-12d3-a456-426614174000, spaced ,\n"
     )
-    calls: list[object] = []
+    calls: list[tuple[int, str] | None] = []
     original = PhysicalLines.take_unquoted
 
     def counting(self: PhysicalLines, limit: int) -> tuple[int, str] | None:

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from debitura_async import IngestionJobRow
 from debitura_async._batching import Batcher
-from debitura_async._fast import MAX_DESCRIPTION_CHARS, wire_of_mapping, wire_of_row
+from debitura_async._fast import KNOWN_IDS, MAX_DESCRIPTION_CHARS, wire_of_mapping
 from debitura_async._validate import MAX_DESCRIPTION_CHARS as RULE_LIMIT
-from debitura_async._validate import item_problems, row_problems
+from debitura_async._validate import item_problems
 from debitura_async._wire import encode_row, encode_rows, row_to_wire
 from debitura_async.models import PartnerIngestEventType
 
@@ -156,25 +156,6 @@ def test_fast_mapping_vouches_only_for_valid_rows_and_gives_their_bytes(
     assert encode_rows([wire, row]) == orjson.dumps({"rows": [row_to_wire(row), row_to_wire(row)]})
 
 
-ROWS = st.builds(
-    IngestionJobRow,
-    st.uuids(),
-    DESCRIPTIONS,
-    external_ref=REFS,
-    event_date=st.none() | DATETIMES,
-)
-
-
-@settings(max_examples=2000, deadline=None)
-@given(row=ROWS)
-def test_fast_row_vouches_only_for_valid_rows_and_gives_their_bytes(row: IngestionJobRow) -> None:
-    wire = wire_of_row(row, LATEST)
-    if wire is None:
-        return
-    assert row_problems(row, 0, now=NOW, skew=SKEW) == []
-    assert encode_row(wire) == converter_bytes(row)
-
-
 @pytest.mark.parametrize(
     "data",
     [
@@ -243,3 +224,12 @@ def test_batches_of_fast_and_slow_rows_have_the_slow_paths_bodies(
         if len(f) > 1:  # the 400-split re-encodes parts: they match too
             assert [p.body() for p in f.halves()] == [p.body() for p in s.halves()]
             assert f.without([0]).body() == s.without([0]).body()
+
+
+def test_the_case_id_memory_is_bounded() -> None:
+    known: set[str] = set()
+    for i in range(KNOWN_IDS + 10):
+        data = {"caseId": str(uuid.UUID(int=i)), "description": "x"}
+        assert wire_of_mapping(data, LATEST, known) == {**data, "type": 0}
+        assert len(known) <= KNOWN_IDS
+    assert str(uuid.UUID(int=KNOWN_IDS + 9)) in known

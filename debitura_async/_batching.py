@@ -2,9 +2,11 @@
 
 Pure: no I/O. A batch keeps its rows until it is accepted and encodes its body once, in one
 orjson call for the whole batch (a per-row ``dumps`` costs several times more: see
-``benchmarks/`` P3). A batch can be split (the server-side bisection of a refused batch) by
-selecting rows; the parts encode their own bodies. With a byte cap, each row's encoded size is
-measured as it is added, so that a batch is cut before it would outgrow the cap.
+``benchmarks/`` P3). A row is an :class:`IngestionJobRow` or its wire dict
+(:data:`~debitura_async._wire.WireRow`, what the pipeline's fast path makes straight from the
+input); both encode to the same bytes. A batch can be split (the server-side bisection of a
+refused batch) by selecting rows; the parts encode their own bodies. With a byte cap, each row's
+encoded size is measured as it is added, so that a batch is cut before it would outgrow the cap.
 """
 
 from __future__ import annotations
@@ -20,14 +22,25 @@ from . import _wire
 from ._validate import MAX_BATCH_ROWS
 from .models import IngestionJobRow
 
-__all__ = ["Batch", "Batcher", "batches", "encode_row"]
+__all__ = ["Batch", "BatchRow", "Batcher", "batches", "encode_row"]
 
 _ENVELOPE = len(b'{"rows":[]}')
 
+BatchRow = IngestionJobRow | _wire.WireRow
+"""What a batch holds per row: the row, or its wire dict."""
 
-def encode_row(row: IngestionJobRow) -> bytes:
+
+def encode_row(row: BatchRow) -> bytes:
     """One row's JSON, as it appears inside the ``rows`` array."""
     return _wire.encode_row(row)
+
+
+def default_key(row: BatchRow) -> Hashable:
+    """A row's key when the caller chose none: its externalRef."""
+    if type(row) is dict:
+        key: Hashable = row.get("externalRef")
+        return key
+    return row.external_ref  # type: ignore[union-attr]
 
 
 @attrs.frozen
@@ -36,7 +49,7 @@ class Batch:
 
     index: int
     positions: tuple[int, ...]
-    rows: tuple[IngestionJobRow, ...] = attrs.field(repr=False)
+    rows: tuple[BatchRow, ...] = attrs.field(repr=False)
     keys: tuple[Hashable, ...] | None = attrs.field(default=None, repr=False)
     """Caller-chosen row keys (the pipeline's ``row_key``); None: each row's externalRef."""
 
@@ -48,7 +61,9 @@ class Batch:
         """Each row's key: the caller's, or the row's ``externalRef``."""
         if self.keys is not None:
             return self.keys
-        return tuple(row.external_ref for row in self.rows)
+        return tuple(
+            [r.get("externalRef") if type(r) is dict else default_key(r) for r in self.rows]
+        )
 
     @property
     def first_position(self) -> int:
@@ -114,7 +129,7 @@ class Batcher:
         self.max_bytes = max_bytes
         self._next_index = 0
         self._positions: list[int] = []
-        self._rows: list[IngestionJobRow] = []
+        self._rows: list[BatchRow] = []
         self._keys: list[Hashable] | None = None
         self._size = _ENVELOPE
 
@@ -123,8 +138,9 @@ class Batcher:
         """Positions of rows added but not yet handed out in a batch."""
         return tuple(self._positions)
 
-    def add(self, position: int, row: IngestionJobRow, key: Hashable = _NO_KEY) -> Batch | None:
-        """Add a row (with a caller-chosen ``key``, if any); returns a batch when one is full."""
+    def add(self, position: int, row: BatchRow, key: Hashable = _NO_KEY) -> Batch | None:
+        """Add a row or its wire dict (with a caller-chosen ``key``, if any); returns a batch
+        when one is full."""
         out: Batch | None = None
         if self.max_bytes is not None:
             size = len(_wire.encode_row(row)) + 1  # the row and its comma
@@ -135,10 +151,10 @@ class Batcher:
         self._rows.append(row)
         if key is not _NO_KEY:
             if self._keys is None:
-                self._keys = [r.external_ref for r in self._rows[:-1]]
+                self._keys = [default_key(r) for r in self._rows[:-1]]
             self._keys.append(key)
         elif self._keys is not None:
-            self._keys.append(row.external_ref)
+            self._keys.append(default_key(row))
         if len(self._rows) >= self.max_rows:
             if out is not None:  # pragma: no cover - max_rows >= 1 and a cut just happened
                 raise AssertionError("two batches completed by one row")
@@ -165,7 +181,7 @@ class Batcher:
 
 
 def batches(
-    rows: Iterable[tuple[int, IngestionJobRow]], max_rows: int = MAX_BATCH_ROWS
+    rows: Iterable[tuple[int, BatchRow]], max_rows: int = MAX_BATCH_ROWS
 ) -> Iterator[Batch]:
     """Convenience: batch an iterable of ``(position, row)`` pairs."""
     batcher = Batcher(max_rows)

@@ -74,6 +74,7 @@ __all__ = [
 ]
 
 InputFormat = Literal["csv", "jsonl"]
+_Record = tuple[int, int, list[str] | str]
 Item = dict[str, Any] | InvalidRow | UnresolvedCaseRow
 Source = str | Path | IO[bytes]
 """A path, ``"-"`` for the ``stdin`` stream given to :func:`open_reader`, or a binary stream."""
@@ -287,6 +288,7 @@ class CsvReader(_Reader):
         name: str | None = None,
     ) -> None:
         super().__init__(source, mapping, options, name=name)
+        self._field_limit = csv.field_size_limit()
         try:
             self._lines = PhysicalLines(self._source.lines())
             self.delimiter: str = self._choose_delimiter()
@@ -379,23 +381,32 @@ class CsvReader(_Reader):
 
     # -- records -----------------------------------------------------------------------------
 
-    def _records(self) -> Iterator[tuple[int, int, list[str] | str]]:
+    def _records(self) -> Iterator[_Record]:
         """``(first_line, last_line, fields)`` per non-blank record, or a problem text."""
+        while (record := self._next_record()) is not None:
+            yield record
+
+    def _next_record(self) -> _Record | None:
+        """The next non-blank record, or a problem text (None at the end of the input)."""
         lines = self._lines
         while True:
             lines.begin()
+            plain = lines.take_unquoted(self._field_limit)
+            if plain is not None:  # the common line: no quoting, split here as csv would
+                fields = plain[1].split(self.delimiter)
+                if len(fields) > 1 or fields[0].strip():
+                    return plain[0], plain[0], fields
+                continue  # a blank line
             try:
                 fields = next(self._csv)
             except StopIteration:
-                return
+                return None
             except _Undecodable as bad:
                 if not lines.taken:
-                    yield bad.lineno, bad.lineno, bad.reason
-                    lines.begin()
-                    continue
+                    return bad.lineno, bad.lineno, bad.reason
                 first = lines.first
                 lines.rewind()
-                yield (
+                return (
                     first,
                     first,
                     (
@@ -403,11 +414,10 @@ class CsvReader(_Reader):
                         f" line {bad.lineno}, which is {bad.reason.partition(' (')[0]}"
                     ),
                 )
-                continue
             except _TooLong:
                 first = lines.first
                 lines.rewind()
-                yield (
+                return (
                     first,
                     first,
                     (
@@ -415,7 +425,6 @@ class CsvReader(_Reader):
                         f" within {MAX_RECORD_LINES} lines / {MAX_RECORD_BYTES // 1024} KiB"
                     ),
                 )
-                continue
             except csv.Error as exc:
                 if not lines.taken:  # pragma: no cover - csv fails only after reading a line
                     continue
@@ -427,27 +436,42 @@ class CsvReader(_Reader):
                         if eof
                         else f"malformed CSV: {_csv_reason(exc)}"
                     )
-                    yield first, first, reason
-                    continue
+                    return first, first, reason
                 lines.rewind()
                 where = "the end of the file" if eof else f"line {last}, where the quoting breaks"
-                yield (
+                return (
                     first,
                     first,
                     f"unbalanced quote: the quoted field opened on this line runs on to {where}",
                 )
-                continue
             first, last = lines.first, lines.last
             if not fields or (first == last and len(fields) == 1 and not fields[0].strip()):
                 continue  # a blank line
-            yield first, last, fields
+            return first, last, fields
 
     def _items(self) -> Iterator[Item]:
         width = len(self.header)
         columns = self.columns
         add = self.lines.add
         shaper = self._shaper
-        for first, last, record in self._records():
+        lines = self._lines
+        take_unquoted = lines.take_unquoted
+        delimiter, field_limit = self.delimiter, self._field_limit
+        while True:
+            # The common line first (no quoting: split here); the rest as _next_record says.
+            lines.begin()
+            plain = take_unquoted(field_limit)
+            record: list[str] | str
+            if plain is not None:
+                first = last = plain[0]
+                record = plain[1].split(delimiter)
+                if len(record) == 1 and not record[0].strip():
+                    continue  # a blank line
+            else:
+                found = self._next_record()
+                if found is None:
+                    return
+                first, last, record = found
             add(first, last)
             if isinstance(record, str):
                 yield InvalidRow((f"{_where(first, last)}: {record}",))

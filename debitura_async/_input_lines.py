@@ -132,6 +132,31 @@ class PhysicalLines:
         """Drop the line :meth:`peek` showed."""
         self._pushed.popleft()
 
+    def take_unquoted(self, field_limit: int) -> tuple[int, str] | None:
+        """The next line as ``(number, text without its line end)``, consumed, when the csv
+        module would read it as plain unquoted fields (no quote, no NUL, no CR but in its
+        ``\r\n`` end, not longer than ``field_limit``): the reader then splits it itself, at
+        a fraction of the cost. Else None, and the line stays next (for the csv module).
+
+        Call :meth:`begin` first; the line does not join :attr:`taken` (a one-line record is
+        never re-read). None at the end of the input too (the csv module then ends).
+        """
+        if self._pushed:
+            return None
+        line = next(self._raw, None)
+        if line is None:
+            return None
+        text = line[1]
+        if text is None or '"' in text or "\x00" in text or len(text) > field_limit:
+            self._pushed.append(line)
+            return None
+        if text.endswith("\n"):
+            text = text[:-2] if text.endswith("\r\n") else text[:-1]
+        if "\r" in text:
+            self._pushed.append(line)
+            return None
+        return line[0], text
+
     def _fetch(self) -> Line:
         if self._pushed:
             return self._pushed.popleft()

@@ -43,8 +43,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, Unpack
 import anyio
 import orjson
 
-from ._batching import Batch, Batcher
+from ._batching import Batch, Batcher, BatchRow
 from ._client_config import _check_queued
+from ._fast import wire_of_mapping
 from ._journal_api import IngestJournal, JournalEntry
 from ._ledger import Entry, Ledger, LedgerError
 from ._options import IngestKwargs, IngestOptions, make_options
@@ -416,7 +417,10 @@ class Ingestion:
         async with _iterate(self._rows) as (sync_iter, async_iter):
             position = -1
             latest = self._latest_event_date
-            custom_key = options.row_key is not None
+            row_key = options.row_key
+            ledger = self._ledger
+            add = batcher.add
+            known_ids: set[str] = set()
             while True:
                 if position & 255 == 255:
                     self._report_progress()
@@ -428,29 +432,39 @@ class Ingestion:
                 if item is _END:
                     break
                 position += 1
-                self._ledger.row_read()
-                row: IngestionJobRow | None
-                problems: list[RowProblem]
-                if type(item) is IngestionJobRow and plainly_valid(item, latest):
-                    row, problems = item, []  # the common case, checked in one call
-                else:
+                ledger.row_read()
+                # The fast path: a plainly valid dict becomes its wire dict in one call, a plainly
+                # valid typed row stays as it is (encoded with its batch: a new dict per row, kept
+                # until the batch is accepted, would cost the garbage collector more). Anything
+                # else goes down the slow path, which decides (and words the problems).
+                kind = type(item)
+                wire: BatchRow | None = None
+                row: IngestionJobRow | None = None
+                problems: list[RowProblem] = []
+                if kind is dict:
+                    wire = wire_of_mapping(item, latest, known_ids)
+                elif kind is IngestionJobRow and plainly_valid(item, latest):
+                    wire = row = item
+                if wire is None:
                     row, problems = self._check(item, position)
+                    if row is not None and not problems:
+                        wire = row  # checked by the slow path: sent as it is
                 batch = None
-                if row is not None and not problems:
+                if wire is not None:
                     try:
-                        if custom_key:
-                            batch = batcher.add(position, row, self._key_of(item, row))
+                        if row_key is None:
+                            batch = add(position, wire)
                         else:
-                            batch = batcher.add(position, row)
+                            batch = add(position, wire, row_key(item))
                     except (orjson.JSONEncodeError, ValueError) as exc:
                         problems = [
                             RowProblem(position, "row", f"cannot be encoded as JSON: {exc}")
                         ]
-                if row is None or problems:
+                if wire is None or problems:
                     if not await self._reject_row(item, row, position, problems):
                         return
                     continue
-                self._ledger.row_batched()
+                ledger.row_batched()
                 if batch is not None:
                     await self._dispatch(tg, batch)
                     self._report_progress()

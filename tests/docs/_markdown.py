@@ -9,7 +9,9 @@ A marker is an HTML comment (invisible on the site) on the line right before a f
   marker must go;
 * ``<!-- output -->`` — a ``text`` block right after a ``python`` block: what the example prints
   (``...`` inside a line matches any text; a line of its own ``...`` matches any lines);
-* ``<!-- run -->`` — a ``console`` block whose ``$`` commands are executed.
+* ``<!-- run -->`` — a ``console`` block whose ``$`` commands are executed;
+* ``<!-- file: PATH -->`` — a block quoting a project file (``docs/testing.md``): not a script,
+  it is checked verbatim and run as part of a pytest project by ``tests/plugin/test_docs.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<ticks>`{3,})(?P<info>[^`]*)$")
 _MARKER = re.compile(r"^ *<!--\s*(?P<kind>[a-z-]+)(?::\s*(?P<arg>.*?))?\s*-->\s*$")
-MARKERS = frozenset({"not-run", "xfail", "output", "run"})
+MARKERS = frozenset({"not-run", "xfail", "output", "run", "file"})
 
 
 @attrs.frozen

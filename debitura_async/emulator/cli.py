@@ -68,6 +68,14 @@ def _fault(text: str) -> Fault:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare every emulator option on ``parser`` (a top-level parser or a subcommand's)."""
+    _add_net_arguments(parser)
+    _add_model_arguments(parser)
+    _add_limits_arguments(parser)
+    _add_world_arguments(parser)
+    _add_faults_arguments(parser)
+
+
+def _add_net_arguments(parser: argparse.ArgumentParser) -> None:
     net = parser.add_argument_group("network")
     net.add_argument(
         "--host",
@@ -109,6 +117,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop when stdin closes (used by EmulatorProcess so no orphan survives its parent)",
     )
 
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument(
         "--config",
@@ -175,6 +185,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep note contents; --no-store-notes keeps counters only (default: store)",
     )
 
+
+def _add_limits_arguments(parser: argparse.ArgumentParser) -> None:
     limits = parser.add_argument_group(
         "rate limits (per API key: minute sliding in 10 s segments, clock hour, day)"
     )
@@ -216,6 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="put retryAfter in the body of 429s (default: on)",
     )
 
+
+def _add_world_arguments(parser: argparse.ArgumentParser) -> None:
     world = parser.add_argument_group("world")
     world.add_argument("--partners", type=int, metavar="N", help="generated partners (default: 3)")
     world.add_argument(
@@ -237,6 +251,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="case ids printed per partner in the human-readable banner (default: 3)",
     )
 
+
+def _add_faults_arguments(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("fault injection")
     faults.add_argument(
         "--fault", action="append", type=_fault, default=None, metavar="SPEC", help=_FAULT_HELP

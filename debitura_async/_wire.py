@@ -230,8 +230,8 @@ def encode_json(payload: Any) -> bytes:
     return orjson.dumps(payload)
 
 
-def decode(cls: type[T], raw: bytes, *, method: str = "", path: str = "", status: int = 0) -> T:
-    """Parse a response body into ``cls``; every failure becomes a :class:`DecodeError`."""
+def _load_object(raw: bytes, what: str, method: str, path: str, status: int) -> dict[str, Any]:
+    """A response body that must be one JSON object; anything else is a :class:`DecodeError`."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -241,11 +241,14 @@ def decode(cls: type[T], raw: bytes, *, method: str = "", path: str = "", status
         ) from exc
     if not isinstance(data, dict):
         raise DecodeError(
-            f"expected a JSON object for {cls.__name__}, got {type(data).__name__}",
-            method=method,
-            path=path,
-            status=status,
+            f"expected {what}, got {type(data).__name__}", method=method, path=path, status=status
         )
+    return data
+
+
+def decode(cls: type[T], raw: bytes, *, method: str = "", path: str = "", status: int = 0) -> T:
+    """Parse a response body into ``cls``; every failure becomes a :class:`DecodeError`."""
+    data = _load_object(raw, f"a JSON object for {cls.__name__}", method, path, status)
     try:
         return converter.structure(data, cls)
     except Exception as exc:
@@ -419,20 +422,7 @@ def decode_case_map(
     raw: bytes, *, method: str = "", path: str = "", status: int = 0
 ) -> dict[str, Case]:
     """The batch lookup's ``{partnerReference: InvoiceDto}`` body as ``{reference: Case}``."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        snippet = raw[:80].decode("utf-8", "replace")
-        raise DecodeError(
-            f"response is not JSON ({exc}): {snippet!r}", method=method, path=path, status=status
-        ) from exc
-    if not isinstance(data, dict):
-        raise DecodeError(
-            f"expected a JSON object mapping references to cases, got {type(data).__name__}",
-            method=method,
-            path=path,
-            status=status,
-        )
+    data = _load_object(raw, "a JSON object mapping references to cases", method, path, status)
     try:
         return converter.structure(data, dict[str, Case])
     except Exception as exc:

@@ -309,9 +309,11 @@ class Ingestion:
         try:
             reason = self._stopping or "stopped"
             error = DebituraError(f"ingestion stopped ({reason}) before the outcome was known")
+            tracker = self._client.tracker
             for handle in self._handles.values():
-                self._client.tracker.untrack(handle)
+                tracker.untrack(handle)
             self._handles.clear()
+            await tracker.settle()
             now = _now()
             results = self._stash + self._ledger.close(error, now)
             self._stash = []

@@ -286,6 +286,13 @@ class JobTracker:
         if handle._interest <= 0 and not handle.done() and self._jobs.get(handle.job_id) is handle:
             self._forget(handle.job_id)
 
+    async def settle(self) -> None:
+        """With nothing left to track, wait for the poll loop to end (no task left behind)."""
+        runner = self._runner
+        if runner is not None and not runner.done() and not self._jobs:
+            self._wake.set()
+            await asyncio.wait([runner], timeout=1.0)
+
     async def completions(self) -> AsyncIterator[JobHandle]:
         """Every tracked job as it finishes (terminal or given up), from now on, until closed."""
         queue: asyncio.Queue[JobHandle] = asyncio.Queue()

@@ -183,6 +183,7 @@ class JobTracker:
         """The planner of jobs tracked with the default policy."""
         self._planners: dict[PollPolicy, PollPlanner] = {self.policy: self.planner}
         self._scarcity = 0.0
+        self._scarcity_read_at = float("-inf")
         self._limiter = anyio.CapacityLimiter(max_concurrent_polls)
         self.max_poll_failures = max_poll_failures
         self.max_job_age = max_job_age
@@ -351,7 +352,7 @@ class JobTracker:
                 self._exiting = True  # idle: no task is left behind while nothing is tracked
                 return
             now = loop.time()
-            self._follow_scarcity()
+            self._follow_scarcity(now)
             self._expire(now)
             best = self._next_due()
             if best is not None and best[0] <= now:
@@ -375,11 +376,14 @@ class JobTracker:
             planner.set_scarcity(value)
         self._scarcity = value
 
-    def _follow_scarcity(self) -> None:
-        if self._scarcity_of is None:
+    def _follow_scarcity(self, now: float) -> None:
+        """Read the budget's scarcity at most once a second; replan only on a real change
+        (every planner replans all its jobs on a change)."""
+        if self._scarcity_of is None or now < self._scarcity_read_at + 1.0:
             return
+        self._scarcity_read_at = now
         value = min(1.0, max(0.0, float(self._scarcity_of())))
-        if abs(value - self._scarcity) >= 0.05 or (value == 0.0) != (self._scarcity == 0.0):
+        if abs(value - self._scarcity) >= 0.1 or (value == 0.0) != (self._scarcity == 0.0):
             self.set_scarcity(value)
 
     def stats(self) -> list[PollStats]:

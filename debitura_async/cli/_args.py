@@ -7,6 +7,7 @@ import math
 from typing import NoReturn
 
 from .. import __version__
+from .._budget import BUDGET_URL_ENV
 from ..client import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
 from ._common import (
     DEFAULT_CONCURRENCY,
@@ -262,8 +263,42 @@ def _add_progress_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("input")
+    group.add_argument(
+        "--delimiter",
+        metavar="CHAR",
+        help="CSV field separator: one character or comma, semicolon, tab, pipe (default: sniffed"
+        " from the header line among , ; tab |, or Excel's sep= line)",
+    )
+    group.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="the input's text encoding, e.g. cp1252, latin-1, utf-16 (default: told by a byte"
+        " order mark, else UTF-8)",
+    )
+    group.add_argument(
+        "--assume-timezone",
+        metavar="ZONE",
+        help="read date-times without an offset in this IANA zone, e.g. UTC, Europe/Copenhagen"
+        " (default: such dates are rejected)",
+    )
+    group.add_argument(
+        "--dst",
+        choices=("rfc5545", "reject"),
+        default="rfc5545",
+        help="with --assume-timezone, a local time in a DST change: rfc5545 takes the first"
+        " occurrence (and the offset before a gap), reject rejects the row (default: rfc5545)",
+    )
+
+
 def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="the CSV or JSONL export to ingest")
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        help="the CSV or JSONL export to ingest; - reads standard input"
+        " (needs --format; no journal)",
+    )
     parser.add_argument(
         "--format",
         choices=("csv", "jsonl"),
@@ -277,6 +312,7 @@ def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
         help="take an API field from another column (or JSON key); repeatable, e.g."
         " --map caseId=CaseGuid --map description=NoteText",
     )
+    _add_input_arguments(parser)
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -331,6 +367,13 @@ def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
         " can be resumed",
     )
     _add_connection_arguments(parser)
+    parser.add_argument_group("rate limits").add_argument(
+        "--budget",
+        metavar="URL",
+        help=f"the request budget shared with other processes using the key: redis://host:port/db"
+        f" (needs the redis extra) or memory: (this process only; the default). Default:"
+        f" ${BUDGET_URL_ENV}",
+    )
     emu = parser.add_argument_group("trying it out")
     emu.add_argument(
         "--emulator",

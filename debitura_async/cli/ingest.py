@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import attrs
 
+from .._budget import RequestBudget, budget_from_url
 from .._input import CsvReader, InputError, InputFormat, JsonlReader, detect_format, open_reader
+from .._input_options import InputOptions
+from .._input_stop import FailureWatch, UniformFailureError, row_check, watch_input
 from .._polling import PollPolicy
-from ..client import DebituraClient
+from ..client import API_KEY_ENV, DebituraClient
 from ..errors import (
     APIStatusError,
     ConfigurationError,
@@ -49,6 +53,7 @@ from ._plan import (
     exit_code_for,
     journal_path_for,
     resolve_resume_settings,
+    resume_input_options,
     settings_of,
 )
 from ._progress import Progress
@@ -58,6 +63,9 @@ from ._session import check_collisions, create_journal, decide_resume, open_jour
 from ._signals import GracefulStop
 from ._strict import strict_check
 from ._summary import Ending, Tally, print_summary, summary_dict, summary_json
+
+if TYPE_CHECKING:
+    from ..redis_budget import RedisBudget
 
 __all__ = ["run_ingest"]
 
@@ -80,6 +88,7 @@ class _Run:
     validated_at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
     run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:16])
     reader: CsvReader | JsonlReader | None = None
+    options: InputOptions = attrs.field(factory=InputOptions)
 
     @property
     def api(self) -> DebituraClient:
@@ -101,17 +110,19 @@ class _Run:
 async def run_ingest(plan: IngestPlan, *, out: TextIO, err: TextIO) -> int:
     """Run one ``ingest``; returns the exit code (raises :class:`CLIError` for usage errors)."""
     check_conflicts(plan)
-    if not plan.path.is_file():
+    if not plan.from_stdin and not plan.path.is_file():
         raise CLIError(f"no such input file: {str(plan.path)!r}")
     if plan.report_path is not None:
         ReportWriter.format_of(plan.report_path)
     input_format = plan.input_format or detect_format(plan.path)
     journal_path = journal_path_for(plan)
-    check_collisions(input_path=plan.path, journal=journal_path, report=plan.report_path)
+    if not plan.from_stdin:
+        check_collisions(input_path=plan.path, journal=journal_path, report=plan.report_path)
     resume = False
+    identity: InputIdentity | None = None
     if journal_path is not None:
         resume = await decide_resume(journal_path, resume=plan.resume)
-    identity = await anyio.to_thread.run_sync(InputIdentity.of, plan.path)
+        identity = await anyio.to_thread.run_sync(InputIdentity.of, plan.path)
 
     task = asyncio.current_task()
 
@@ -131,6 +142,7 @@ async def run_ingest(plan: IngestPlan, *, out: TextIO, err: TextIO) -> int:
                     input_format=input_format,
                     mapping=dict(plan.mapping),
                     batch_size=plan.batch_size or 1000,
+                    options=plan.input_options,
                 )
                 await _connect(state)
                 await _open_run(state, identity=identity, resume=resume)
@@ -174,11 +186,25 @@ async def _connect(state: _Run) -> None:
     if time_scale is not None:
         state.polling = PollPolicy().scaled(time_scale)
     try:
-        client = DebituraClient(
-            api_key or None, base_url=base_url or None, allow_insecure_http=plan.allow_insecure_http
+        budget = _budget(plan.budget_url, api_key)
+        client = (
+            DebituraClient(
+                api_key or None,
+                base_url=base_url or None,
+                allow_insecure_http=plan.allow_insecure_http,
+            )
+            if budget is None
+            else DebituraClient(
+                api_key or None,
+                base_url=base_url or None,
+                allow_insecure_http=plan.allow_insecure_http,
+                budget=budget,
+            )
         )
     except ConfigurationError as exc:
         raise CLIError(cli_words(str(exc))) from None
+    if budget is not None:
+        state.stack.push_async_callback(budget.aclose)
     state.client = await state.stack.enter_async_context(client)
     watch = asyncio.create_task(_say_retries(state, client))
     try:  # fail fast on a bad key, before anything is recorded
@@ -192,6 +218,19 @@ async def _connect(state: _Run) -> None:
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
+
+
+def _budget(url: str | None, api_key: str | None) -> RequestBudget | RedisBudget | None:
+    """``--budget URL`` / ``$DEBITURA_BUDGET_URL`` (None: the client's own in-process budget)."""
+    if url is None:
+        return None
+    key = api_key or os.environ.get(API_KEY_ENV) or ""
+    if not key:
+        raise ConfigurationError(f"--budget needs the API key (--api-key or ${API_KEY_ENV})")
+    try:
+        return budget_from_url(url, api_key=key)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"--budget: {exc}") from None
 
 
 async def _say_retries(state: _Run, client: DebituraClient) -> None:
@@ -210,21 +249,25 @@ async def _say_retries(state: _Run, client: DebituraClient) -> None:
             )
 
 
-async def _open_run(state: _Run, *, identity: InputIdentity, resume: bool) -> None:
+async def _open_run(state: _Run, *, identity: InputIdentity | None, resume: bool) -> None:
     """Resume the journal's run or start one; open the input; ``--strict``."""
     plan, client, journal_path = state.plan, state.api, state.journal_path
-    if journal_path is not None and resume:
+    if journal_path is not None and resume and identity is not None:
         store, notes = await open_journal(journal_path, identity=identity, base_url=client.base_url)
         state.stack.push_async_callback(anyio.to_thread.run_sync, store.close)
         state.store, state.run = store, store.run
         state.input_format, state.mapping, state.batch_size = resolve_resume_settings(
             plan, store.run
         )
+        state.options = resume_input_options(plan, store.run)
         state.validated_at, state.run_id = store.run.validated_at, store.run.run_id
         for note in notes:
             state.note(note)
-    try:
-        state.reader = open_reader(plan.path, state.input_format, state.mapping)
+    source = "-" if plan.from_stdin else plan.path
+    try:  # may scan the whole file for its encoding: off the event loop
+        state.reader = await anyio.to_thread.run_sync(
+            lambda: open_reader(source, state.input_format, state.mapping, state.options)
+        )
     except InputError as exc:
         raise CLIError(str(exc)) from None
     state.stack.callback(state.reader.close)
@@ -233,20 +276,28 @@ async def _open_run(state: _Run, *, identity: InputIdentity, resume: bool) -> No
         state.note(f"columns not sent: {', '.join(ignored)}")
     if plan.strict:
         await strict_check(
-            state.plan, state.input_format, state.mapping, client, state.err, now=state.validated_at
+            state.plan,
+            state.input_format,
+            state.mapping,
+            client,
+            state.err,
+            now=state.validated_at,
+            options=state.options,
         )
     await _record_start(state, identity)
 
 
-async def _record_start(state: _Run, identity: InputIdentity) -> None:
+async def _record_start(state: _Run, identity: InputIdentity | None) -> None:
     client = state.api
-    if state.journal_path is not None and state.store is None:
+    if state.journal_path is not None and state.store is None and identity is not None:
         run = RunInfo(
             run_id=state.run_id,
             input=identity,
             base_url=client.base_url,
             batch_size=state.batch_size,
-            settings=settings_of(state.input_format, state.mapping, state.batch_size),
+            settings=settings_of(
+                state.input_format, state.mapping, state.batch_size, state.options
+            ),
             validated_at=state.validated_at,
         )
         state.store = await create_journal(state.journal_path, run)
@@ -297,8 +348,14 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
         tally.last_progress = p
         progress.update(p)
 
-    ingestion = client.ingest(
+    rows = watch_input(
         reader,
+        row_check(now=state.validated_at, skew=client.clock_skew),
+        FailureWatch(columns=reader.source_columns),
+        reader.lines,
+    )
+    ingestion = client.ingest(
+        rows,
         batch_size=state.batch_size,
         max_jobs_in_flight=plan.concurrency,
         max_concurrent_submits=max(1, plan.concurrency // 2),
@@ -326,6 +383,9 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
                     await beat
     except DebituraError as exc:
         fatal = exc
+    except UniformFailureError as exc:
+        progress.close(tally.last_progress)
+        raise CLIError(str(exc)) from None
     finally:
         progress.close(tally.last_progress)
     early = ingestion.stop_reason

@@ -98,14 +98,16 @@ async def test_stdin_is_read_with_format_and_refuses_journal(tmp_path: Path) -> 
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=_env(emu),
         )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(sample.path.read_bytes()), 60)
+        _, err = await asyncio.wait_for(proc.communicate(sample.path.read_bytes()), 60)
         notes = Counter(str(n["externalRef"]) for n in await emu.notes())
         refused = await run_cli("ingest", "-", "--format", "csv", "--strict", env=_env(emu))
         unformatted = await run_cli("ingest", "-", env=_env(emu))
     assert proc.returncode == 1, err.decode()
     assert notes == Counter(sample.stored)
-    assert refused.code == 2 and "--strict cannot be used with - (standard input)" in refused.err
-    assert unformatted.code == 2 and "needs --format" in unformatted.err
+    assert refused.code == 2
+    assert "--strict cannot be used with - (standard input)" in refused.err
+    assert unformatted.code == 2
+    assert "needs --format" in unformatted.err
 
 
 @pytest.mark.parametrize(
@@ -162,6 +164,7 @@ async def test_resume_keeps_the_journals_input_options(tmp_path: Path) -> None:
         )  # fmt: skip
         notes = Counter(str(n["externalRef"]) for n in await emu.notes())
     assert first.code == (1 if sample.rejected or sample.failed else 0), first
-    assert other.code == 2 and "--encoding 'cp1252'" in other.err, other
+    assert other.code == 2, other
+    assert "--encoding 'cp1252'" in other.err
     assert again.code == first.code, again  # the journal's cp1252, without the flag
     assert notes == Counter(sample.stored)

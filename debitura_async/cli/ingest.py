@@ -23,6 +23,7 @@ from .._budget import RequestBudget, budget_from_url
 from .._input import CsvReader, InputError, InputFormat, JsonlReader, detect_format, open_reader
 from .._input_options import InputOptions
 from .._input_stop import FailureWatch, UniformFailureError, row_check, watch_input
+from .._journal_refs import JournalReferenceCache
 from .._polling import PollPolicy
 from ..client import API_KEY_ENV, DebituraClient
 from ..errors import (
@@ -33,6 +34,7 @@ from ..errors import (
     TransportError,
 )
 from ..journal import InputIdentity, JournalStore, RunInfo, SqliteJournal
+from ..references import MemoryReferenceCache, resolve_references
 from ._common import (
     DEFAULT_EMULATOR_TIME_SCALE,
     DEMO_WORLD,
@@ -320,6 +322,21 @@ async def _heartbeat(source: Any, progress: Progress, interval: float) -> None:
         progress.update(source.progress())
 
 
+class _CountingMemoryCache(MemoryReferenceCache):
+    hits = 0
+
+
+def _reference_cache(
+    state: _Run, journal: SqliteJournal | None
+) -> JournalReferenceCache | _CountingMemoryCache | None:
+    """Where resolved case references are kept (the journal, so a resume does not resolve them
+    again), or None when the input cannot carry references."""
+    reader = state.input
+    if state.input_format != "jsonl" and "caseReference" not in getattr(reader, "columns", {}):
+        return None
+    return JournalReferenceCache(journal) if journal is not None else _CountingMemoryCache()
+
+
 async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
     plan, client, reader = state.plan, state.api, state.input
     store = state.store
@@ -354,8 +371,10 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
         FailureWatch(columns=reader.source_columns),
         reader.lines,
     )
+    cache = _reference_cache(state, journal)
+    source: Any = rows if cache is None else resolve_references(client, rows, cache=cache)
     ingestion = client.ingest(
-        rows,
+        source,
         batch_size=state.batch_size,
         max_jobs_in_flight=plan.concurrency,
         max_concurrent_submits=max(1, plan.concurrency // 2),
@@ -388,6 +407,11 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
         raise CLIError(str(exc)) from None
     finally:
         progress.close(tally.last_progress)
+    if cache is not None and not plan.quiet and (cache.lookups or cache.hits):
+        state.note(
+            f"case references: {cache.lookups:,} looked up"
+            + (f", {cache.hits:,} taken from the journal" if cache.hits else "")
+        )
     early = ingestion.stop_reason
     if stopper.reason is None and early is not None and early.startswith("rate limited"):
         print(f"{PROG}: stopped, {early} (longer than it waits by itself)", file=state.err)

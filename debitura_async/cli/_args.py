@@ -319,6 +319,12 @@ def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
         help="check every row first; if any is invalid, list them and send nothing (exit 2)",
     )
     parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and validate the whole file and resolve its case references, send nothing,"
+        " print what would be sent and an estimate of requests and wall time (no journal)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print the final summary as one JSON object on stdout (progress and messages stay"

@@ -64,6 +64,7 @@ def plan_from_args(args: argparse.Namespace) -> IngestPlan:
         quiet=args.verbosity < 0,
         input_options=options,
         budget_url=budget_url or None,
+        dry_run=args.dry_run,
     )
 
 

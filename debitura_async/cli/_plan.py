@@ -75,6 +75,7 @@ class IngestPlan:
     quiet: bool = False
     input_options: InputOptions = attrs.field(factory=InputOptions)
     budget_url: str | None = attrs.field(default=None, repr=False)
+    dry_run: bool = False
 
     @property
     def from_stdin(self) -> bool:
@@ -93,6 +94,11 @@ def check_conflicts(plan: IngestPlan) -> None:
         )
     if plan.no_journal and (plan.resume or plan.journal_path is not None):
         raise CLIError("--no-journal conflicts with --resume/--journal")
+    if plan.dry_run and (plan.resume or plan.report_path is not None or plan.strict):
+        raise CLIError(
+            "--dry-run sends nothing and writes no journal or report: drop"
+            " --resume/--report/--strict"
+        )
     if plan.from_stdin:
         if plan.input_format is None:
             raise CLIError("reading standard input (-) needs --format csv or --format jsonl")
@@ -115,7 +121,12 @@ def check_conflicts(plan: IngestPlan) -> None:
 def journal_path_for(plan: IngestPlan) -> Path | None:
     """The journal a plan uses: ``--journal``, else ``PATH.journal.sqlite``; none with
     ``--no-journal`` or an embedded emulator without ``--journal``."""
-    if plan.no_journal or plan.from_stdin or (plan.emulator and plan.journal_path is None):
+    if (
+        plan.no_journal
+        or plan.dry_run
+        or plan.from_stdin
+        or (plan.emulator and plan.journal_path is None)
+    ):
         return None
     return plan.journal_path or plan.path.with_name(plan.path.name + ".journal.sqlite")
 

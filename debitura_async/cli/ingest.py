@@ -48,6 +48,7 @@ from ._common import (
     fatal_message,
     fmt_wait,
 )
+from ._dryrun import run_dry
 from ._plan import (
     IngestPlan,
     accounting_gap,
@@ -148,6 +149,17 @@ async def run_ingest(plan: IngestPlan, *, out: TextIO, err: TextIO) -> int:
                 )
                 await _connect(state)
                 await _open_run(state, identity=identity, resume=resume)
+                if plan.dry_run:
+                    return await run_dry(
+                        plan,
+                        state.api,
+                        state.input,
+                        state.mapping,
+                        batch_size=state.batch_size,
+                        now=state.validated_at,
+                        out=out,
+                        err=err,
+                    )
                 return await _drive(state, stopper, out=out)
         except asyncio.CancelledError:
             if stopper.reason is None or task is None:

@@ -155,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_connection_arguments(status)
 
+    rec = commands.add_parser(
+        "reconcile",
+        help="tell what became of the rows of a journal's unresolved batches",
+        description="Re-poll the jobs of a journal's unresolved batches; for vanished (404) or"
+        " never-accepted ones, look for each row's note on its case's timeline (description and"
+        " event date) and report every row as stored, not stored or unknown. The journal is only"
+        " read.",
+        epilog="exit codes: 0 every row's fate is known; 2 usage; 3 some rows are unknown;"
+        " 4 authentication or fatal.",
+    )
+    rec.add_argument("--journal", required=True, metavar="PATH", help="the run's journal")
+    rec.add_argument("--json", action="store_true", help="print the verdicts as one JSON object")
+    _add_connection_arguments(rec)
+
     whoami = commands.add_parser(
         "whoami",
         help="show the partner behind the API key (GET /me)",
@@ -196,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         " about 15 s)",
     )
     _add_progress_arguments(demo)
-    for sub in (ingest, status, whoami, demo):
+    for sub in (ingest, status, rec, whoami, demo):
         _add_verbosity_arguments(sub)
     return parser
 

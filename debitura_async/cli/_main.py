@@ -78,6 +78,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from .status import run_status  # noqa: PLC0415
 
         return asyncio.run(run_status(args, out))
+    if command == "reconcile":
+        from .reconcile import run_reconcile  # noqa: PLC0415
+
+        return asyncio.run(run_reconcile(args, out))
     if command == "whoami":
         from .whoami import run_whoami  # noqa: PLC0415
 
@@ -90,7 +94,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from .emulator import run_emulator  # noqa: PLC0415
 
         return run_emulator(args)
-    raise CLIError("choose a command: ingest, status, whoami, emulator, demo (see --help)")
+    raise CLIError(
+        "choose a command: ingest, status, reconcile, whoami, emulator, demo (see --help)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -366,6 +366,12 @@ def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
         help="write a report: .csv or .jsonl (one record per job and per rejected line)",
     )
     run.add_argument(
+        "--rerun-rejected",
+        metavar="REPORT",
+        help="send only the lines an earlier run's report names as rejected (or in a Failed job),"
+        " after fixing them in place, and sum up the whole migration",
+    )
+    run.add_argument(
         "--batch-size",
         type=_batch_size,
         metavar="N",

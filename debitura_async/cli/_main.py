@@ -65,6 +65,7 @@ def plan_from_args(args: argparse.Namespace) -> IngestPlan:
         input_options=options,
         budget_url=budget_url or None,
         dry_run=args.dry_run,
+        rerun_report=Path(args.rerun_rejected) if args.rerun_rejected else None,
     )
 
 

@@ -76,6 +76,7 @@ class IngestPlan:
     input_options: InputOptions = attrs.field(factory=InputOptions)
     budget_url: str | None = attrs.field(default=None, repr=False)
     dry_run: bool = False
+    rerun_report: Path | None = None
 
     @property
     def from_stdin(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import uuid
 from datetime import UTC, datetime
@@ -61,6 +62,7 @@ from ._plan import (
 )
 from ._progress import Progress
 from ._report import ReportWriter
+from ._rerun import EarlierRun, RerunInput, load_earlier_run
 from ._results import ResultSink
 from ._session import check_collisions, create_journal, decide_resume, open_journal
 from ._signals import GracefulStop
@@ -92,6 +94,7 @@ class _Run:
     run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:16])
     reader: CsvReader | JsonlReader | None = None
     options: InputOptions = attrs.field(factory=InputOptions)
+    earlier: EarlierRun | None = None
 
     @property
     def api(self) -> DebituraClient:
@@ -121,6 +124,10 @@ async def run_ingest(plan: IngestPlan, *, out: TextIO, err: TextIO) -> int:
     journal_path = journal_path_for(plan)
     if not plan.from_stdin:
         check_collisions(input_path=plan.path, journal=journal_path, report=plan.report_path)
+    earlier = None
+    if plan.rerun_report is not None:
+        rerun_report = plan.rerun_report
+        earlier = await anyio.to_thread.run_sync(lambda: load_earlier_run(rerun_report))
     resume = False
     identity: InputIdentity | None = None
     if journal_path is not None:
@@ -146,6 +153,7 @@ async def run_ingest(plan: IngestPlan, *, out: TextIO, err: TextIO) -> int:
                     mapping=dict(plan.mapping),
                     batch_size=plan.batch_size or 1000,
                     options=plan.input_options,
+                    earlier=earlier,
                 )
                 await _connect(state)
                 await _open_run(state, identity=identity, resume=resume)
@@ -274,6 +282,11 @@ async def _open_run(state: _Run, *, identity: InputIdentity | None, resume: bool
             plan, store.run
         )
         state.options = resume_input_options(plan, store.run)
+        if store.run.settings.get("rerun") != _rerun_setting(state.earlier):
+            raise CLIError(
+                "--resume: pass the same --rerun-rejected REPORT as the run in the journal (its"
+                " rows are numbered among the lines taken)"
+            )
         state.validated_at, state.run_id = store.run.validated_at, store.run.run_id
         for note in notes:
             state.note(note)
@@ -309,9 +322,10 @@ async def _record_start(state: _Run, identity: InputIdentity | None) -> None:
             input=identity,
             base_url=client.base_url,
             batch_size=state.batch_size,
-            settings=settings_of(
-                state.input_format, state.mapping, state.batch_size, state.options
-            ),
+            settings={
+                **settings_of(state.input_format, state.mapping, state.batch_size, state.options),
+                "rerun": _rerun_setting(state.earlier),
+            },
             validated_at=state.validated_at,
         )
         state.store = await create_journal(state.journal_path, run)
@@ -325,6 +339,29 @@ async def _record_start(state: _Run, identity: InputIdentity | None) -> None:
                 f"this journal's run completed on {state.run.completed_at:%Y-%m-%d %H:%M UTC};"
                 " replaying it"
             )
+
+
+def _rerun_setting(earlier: EarlierRun | None) -> str | None:
+    """The lines a re-run takes, as a digest kept in the journal's settings."""
+    if earlier is None:
+        return None
+    text = ",".join(str(n) for n in sorted(earlier.lines))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _print_whole(state: _Run, summary: Any, rerun: RerunInput, out: TextIO) -> None:
+    earlier = state.earlier
+    if earlier is None:
+        return
+    stored = earlier.succeeded + summary.rows_succeeded
+    print(
+        f"whole migration: {stored:,} rows stored ({earlier.succeeded:,} earlier +"
+        f" {summary.rows_succeeded:,} now); {len(rerun.kept):,} earlier-rejected lines sent"
+        f" again, {summary.rows_rejected:,} still rejected, {summary.rows_failed:,} failed;"
+        f" {earlier.failed_in_jobs:,} rows that failed inside earlier jobs are not identified"
+        f" by the API and were not sent again; {rerun.skipped:,} lines skipped",
+        file=state.err if state.plan.json else out,
+    )
 
 
 async def _heartbeat(source: Any, progress: Progress, interval: float) -> None:
@@ -351,8 +388,10 @@ def _reference_cache(
 
 async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
     plan, client, reader = state.plan, state.api, state.input
+    rerun = RerunInput(reader, state.earlier.lines) if state.earlier is not None else None
+    lines: Any = reader.lines if rerun is None else rerun.lines
     store = state.store
-    journal = SqliteJournal(store, lines=reader.lines.span) if store is not None else None
+    journal = SqliteJournal(store, lines=lines.span) if store is not None else None
     report = ReportWriter(plan.report_path) if plan.report_path is not None else None
     if report is not None:
         state.stack.callback(report.discard)  # a crash publishes no half report
@@ -365,7 +404,7 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
     )
     tally = Tally()
     sink = ResultSink(
-        span=reader.lines.span,
+        span=lines.span,
         mapping=state.mapping,
         report=report,
         progress=progress,
@@ -378,10 +417,10 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
         progress.update(p)
 
     rows = watch_input(
-        reader,
+        reader if rerun is None else rerun,
         row_check(now=state.validated_at, skew=client.clock_skew),
         FailureWatch(columns=reader.source_columns),
-        reader.lines,
+        lines,
     )
     cache = _reference_cache(state, journal)
     source: Any = rows if cache is None else resolve_references(client, rows, cache=cache)
@@ -427,7 +466,7 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
     early = ingestion.stop_reason
     if stopper.reason is None and early is not None and early.startswith("rate limited"):
         print(f"{PROG}: stopped, {early} (longer than it waits by itself)", file=state.err)
-    return await _finish(
+    code = await _finish(
         state,
         summary=ingestion.summary,
         tally=tally,
@@ -437,6 +476,9 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
         stopped=stopper.reason,
         out=out,
     )
+    if rerun is not None:
+        _print_whole(state, ingestion.summary, rerun, out)
+    return code
 
 
 async def _finish(

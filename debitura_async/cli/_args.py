@@ -306,44 +306,7 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "path",
-        metavar="PATH",
-        help="the CSV or JSONL export to ingest; - reads standard input"
-        " (needs --format; no journal)",
-    )
-    parser.add_argument(
-        "--format",
-        choices=("csv", "jsonl"),
-        help="input format (default: from the extension: .csv, .jsonl/.ndjson)",
-    )
-    parser.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="API_FIELD=COLUMN",
-        help="take an API field from another column (or JSON key); repeatable, e.g."
-        " --map caseId=CaseGuid --map description=NoteText",
-    )
-    _add_input_arguments(parser)
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="check every row first; if any is invalid, list them and send nothing (exit 2)",
-    )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="read and validate the whole file and resolve its case references, send nothing,"
-        " print what would be sent and an estimate of requests and wall time (no journal)",
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print the final summary as one JSON object on stdout (progress and messages stay"
-        " on stderr)",
-    )
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument(
         "--journal",
@@ -392,6 +355,47 @@ def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after this long; unfinished jobs are reported unresolved (exit 3) and the run"
         " can be resumed",
     )
+
+
+def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        help="the CSV or JSONL export to ingest; - reads standard input"
+        " (needs --format; no journal)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        help="input format (default: from the extension: .csv, .jsonl/.ndjson)",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="API_FIELD=COLUMN",
+        help="take an API field from another column (or JSON key); repeatable, e.g."
+        " --map caseId=CaseGuid --map description=NoteText",
+    )
+    _add_input_arguments(parser)
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="check every row first; if any is invalid, list them and send nothing (exit 2)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and validate the whole file and resolve its case references, send nothing,"
+        " print what would be sent and an estimate of requests and wall time (no journal)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the final summary as one JSON object on stdout (progress and messages stay"
+        " on stderr)",
+    )
+    _add_run_arguments(parser)
     _add_connection_arguments(parser)
     parser.add_argument_group("rate limits").add_argument(
         "--budget",

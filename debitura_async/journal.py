@@ -585,6 +585,12 @@ class SqliteJournal:
     async def _run(self, func: Callable[[], Any]) -> Any:
         return await anyio.to_thread.run_sync(func, limiter=self._limiter)
 
+    async def run_sync(self, func: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``func(connection)`` on the journal's worker thread, one call at a time (for the
+        tables kept beside the batches, e.g. :mod:`debitura_async._journal_refs`)."""
+        conn = self.store._conn
+        return await self._run(lambda: func(conn))
+
     async def lookup(self, idempotency_key: str) -> JournalEntry | None:
         entry: JournalEntry | None = await self._run(lambda: self.store.lookup(idempotency_key))
         return entry

@@ -7,6 +7,7 @@ import math
 from typing import NoReturn
 
 from .. import __version__
+from .._budget import BUDGET_URL_ENV
 from ..client import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
 from ._common import (
     DEFAULT_CONCURRENCY,
@@ -154,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_connection_arguments(status)
 
+    rec = commands.add_parser(
+        "reconcile",
+        help="tell what became of the rows of a journal's unresolved batches",
+        description="Re-poll the jobs of a journal's unresolved batches; for vanished (404) or"
+        " never-accepted ones, look for each row's note on its case's timeline (description and"
+        " event date) and report every row as stored, not stored or unknown. The journal is only"
+        " read.",
+        epilog="exit codes: 0 every row's fate is known; 2 usage; 3 some rows are unknown;"
+        " 4 authentication or fatal.",
+    )
+    rec.add_argument("--journal", required=True, metavar="PATH", help="the run's journal")
+    rec.add_argument("--json", action="store_true", help="print the verdicts as one JSON object")
+    _add_connection_arguments(rec)
+
     whoami = commands.add_parser(
         "whoami",
         help="show the partner behind the API key (GET /me)",
@@ -195,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         " about 15 s)",
     )
     _add_progress_arguments(demo)
-    for sub in (ingest, status, whoami, demo):
+    for sub in (ingest, status, rec, whoami, demo):
         _add_verbosity_arguments(sub)
     return parser
 
@@ -262,32 +277,36 @@ def _add_progress_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="the CSV or JSONL export to ingest")
-    parser.add_argument(
-        "--format",
-        choices=("csv", "jsonl"),
-        help="input format (default: from the extension: .csv, .jsonl/.ndjson)",
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("input")
+    group.add_argument(
+        "--delimiter",
+        metavar="CHAR",
+        help="CSV field separator: one character or comma, semicolon, tab, pipe (default: sniffed"
+        " from the header line among , ; tab |, or Excel's sep= line)",
     )
-    parser.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="API_FIELD=COLUMN",
-        help="take an API field from another column (or JSON key); repeatable, e.g."
-        " --map caseId=CaseGuid --map description=NoteText",
+    group.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="the input's text encoding, e.g. cp1252, latin-1, utf-16 (default: told by a byte"
+        " order mark, else UTF-8)",
     )
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="check every row first; if any is invalid, list them and send nothing (exit 2)",
+    group.add_argument(
+        "--assume-timezone",
+        metavar="ZONE",
+        help="read date-times without an offset in this IANA zone, e.g. UTC, Europe/Copenhagen"
+        " (default: such dates are rejected)",
     )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print the final summary as one JSON object on stdout (progress and messages stay"
-        " on stderr)",
+    group.add_argument(
+        "--dst",
+        choices=("rfc5545", "reject"),
+        default="rfc5545",
+        help="with --assume-timezone, a local time in a DST change: rfc5545 takes the first"
+        " occurrence (and the offset before a gap), reject rejects the row (default: rfc5545)",
     )
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument(
         "--journal",
@@ -310,6 +329,12 @@ def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
         help="write a report: .csv or .jsonl (one record per job and per rejected line)",
     )
     run.add_argument(
+        "--rerun-rejected",
+        metavar="REPORT",
+        help="send only the lines an earlier run's report names as rejected (or in a Failed job),"
+        " after fixing them in place, and sum up the whole migration",
+    )
+    run.add_argument(
         "--batch-size",
         type=_batch_size,
         metavar="N",
@@ -330,7 +355,55 @@ def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after this long; unfinished jobs are reported unresolved (exit 3) and the run"
         " can be resumed",
     )
+
+
+def _add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        help="the CSV or JSONL export to ingest; - reads standard input"
+        " (needs --format; no journal)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        help="input format (default: from the extension: .csv, .jsonl/.ndjson)",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="API_FIELD=COLUMN",
+        help="take an API field from another column (or JSON key); repeatable, e.g."
+        " --map caseId=CaseGuid --map description=NoteText",
+    )
+    _add_input_arguments(parser)
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="check every row first; if any is invalid, list them and send nothing (exit 2)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and validate the whole file and resolve its case references, send nothing,"
+        " print what would be sent and an estimate of requests and wall time (no journal)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the final summary as one JSON object on stdout (progress and messages stay"
+        " on stderr)",
+    )
+    _add_run_arguments(parser)
     _add_connection_arguments(parser)
+    parser.add_argument_group("rate limits").add_argument(
+        "--budget",
+        metavar="URL",
+        help=f"the request budget shared with other processes using the key: redis://host:port/db"
+        f" (needs the redis extra) or memory: (this process only; the default). Default:"
+        f" ${BUDGET_URL_ENV}",
+    )
     emu = parser.add_argument_group("trying it out")
     emu.add_argument(
         "--emulator",

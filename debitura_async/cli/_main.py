@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .._budget import BUDGET_URL_ENV
 from .._input import InputError, parse_mapping
+from .._input_options import InputOptions, parse_delimiter
 from ..errors import DebituraError, ValidationError
 from ._args import build_parser
 from ._common import EXIT_UNRESOLVED, EXIT_USAGE, PROG, CLIError, fatal_message
@@ -26,6 +29,16 @@ def plan_from_args(args: argparse.Namespace) -> IngestPlan:
         mapping = parse_mapping(args.map)
     except InputError as exc:
         raise CLIError(str(exc)) from None
+    try:
+        options = InputOptions(
+            delimiter=None if args.delimiter is None else parse_delimiter(args.delimiter),
+            encoding=args.encoding,
+            assume_timezone=args.assume_timezone,
+            dst=args.dst,
+        )
+    except InputError as exc:
+        raise CLIError(str(exc)) from None
+    budget_url = args.budget if args.budget is not None else os.environ.get(BUDGET_URL_ENV)
     return IngestPlan(
         path=Path(args.path),
         input_format=args.format,
@@ -49,6 +62,10 @@ def plan_from_args(args: argparse.Namespace) -> IngestPlan:
         show_rejected=max(0, args.show_rejected),
         json=args.json,
         quiet=args.verbosity < 0,
+        input_options=options,
+        budget_url=budget_url or None,
+        dry_run=args.dry_run,
+        rerun_report=Path(args.rerun_rejected) if args.rerun_rejected else None,
     )
 
 
@@ -62,6 +79,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from .status import run_status  # noqa: PLC0415
 
         return asyncio.run(run_status(args, out))
+    if command == "reconcile":
+        from .reconcile import run_reconcile  # noqa: PLC0415
+
+        return asyncio.run(run_reconcile(args, out))
     if command == "whoami":
         from .whoami import run_whoami  # noqa: PLC0415
 
@@ -74,7 +95,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from .emulator import run_emulator  # noqa: PLC0415
 
         return run_emulator(args)
-    raise CLIError("choose a command: ingest, status, whoami, emulator, demo (see --help)")
+    raise CLIError(
+        "choose a command: ingest, status, reconcile, whoami, emulator, demo (see --help)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

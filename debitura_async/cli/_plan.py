@@ -13,6 +13,7 @@ from typing import Any, Literal
 import attrs
 
 from .._input import InputFormat
+from .._input_options import InputOptions
 from ..journal import RunInfo
 from ..models import IngestionSummary
 from ._common import (
@@ -36,6 +37,7 @@ __all__ = [
     "report_files",
     "resolve_resume_settings",
     "resume_decision",
+    "resume_input_options",
     "settings_of",
 ]
 
@@ -71,6 +73,15 @@ class IngestPlan:
     show_rejected: int = 20
     json: bool = False
     quiet: bool = False
+    input_options: InputOptions = attrs.field(factory=InputOptions)
+    budget_url: str | None = attrs.field(default=None, repr=False)
+    dry_run: bool = False
+    rerun_report: Path | None = None
+
+    @property
+    def from_stdin(self) -> bool:
+        """The input is ``-``: standard input."""
+        return str(self.path) == "-"
 
 
 def check_conflicts(plan: IngestPlan) -> None:
@@ -84,12 +95,39 @@ def check_conflicts(plan: IngestPlan) -> None:
         )
     if plan.no_journal and (plan.resume or plan.journal_path is not None):
         raise CLIError("--no-journal conflicts with --resume/--journal")
+    if plan.dry_run and (plan.resume or plan.report_path is not None or plan.strict):
+        raise CLIError(
+            "--dry-run sends nothing and writes no journal or report: drop"
+            " --resume/--report/--strict"
+        )
+    if plan.from_stdin:
+        if plan.input_format is None:
+            raise CLIError("reading standard input (-) needs --format csv or --format jsonl")
+        given = [
+            flag
+            for flag, on in (
+                ("--journal", plan.journal_path is not None),
+                ("--resume", plan.resume),
+                ("--strict", plan.strict),
+            )
+            if on
+        ]
+        if given:
+            raise CLIError(
+                f"{'/'.join(given)} cannot be used with - (standard input): a stream cannot be"
+                " read twice nor identified again on a resume; save it to a file first"
+            )
 
 
 def journal_path_for(plan: IngestPlan) -> Path | None:
     """The journal a plan uses: ``--journal``, else ``PATH.journal.sqlite``; none with
     ``--no-journal`` or an embedded emulator without ``--journal``."""
-    if plan.no_journal or (plan.emulator and plan.journal_path is None):
+    if (
+        plan.no_journal
+        or plan.dry_run
+        or plan.from_stdin
+        or (plan.emulator and plan.journal_path is None)
+    ):
         return None
     return plan.journal_path or plan.path.with_name(plan.path.name + ".journal.sqlite")
 
@@ -122,10 +160,49 @@ def resume_decision(
 
 
 def settings_of(
-    input_format: InputFormat, mapping: Mapping[str, str], batch_size: int
+    input_format: InputFormat,
+    mapping: Mapping[str, str],
+    batch_size: int,
+    options: InputOptions | None = None,
 ) -> dict[str, Any]:
-    """The settings recorded in a journal: the ones that shape the batches."""
-    return {"format": input_format, "map": dict(sorted(mapping.items())), "batchSize": batch_size}
+    """The settings recorded in a journal: the ones that shape the batches (and the rows)."""
+    settings: dict[str, Any] = {
+        "format": input_format,
+        "map": dict(sorted(mapping.items())),
+        "batchSize": batch_size,
+    }
+    settings["input"] = (options or InputOptions()).settings()
+    return settings
+
+
+_OPTION_FLAGS = {
+    "delimiter": "--delimiter",
+    "encoding": "--encoding",
+    "assumeTimezone": "--assume-timezone",
+    "dst": "--dst",
+}
+
+
+def resume_input_options(plan: IngestPlan, run: RunInfo) -> InputOptions:
+    """The input options of a resumed run: the journal's (a journal without them: the
+    defaults); an option given now with another value is refused (other rows would form)."""
+    recorded = dict(run.settings.get("input") or {})
+    journal = InputOptions(
+        delimiter=recorded.get("delimiter"),
+        encoding=recorded.get("encoding"),
+        assume_timezone=recorded.get("assumeTimezone"),
+        dst=recorded.get("dst") or "rfc5545",
+    )
+    given, default = plan.input_options.settings(), InputOptions().settings()
+    for key, flag in _OPTION_FLAGS.items():
+        mine, theirs = given[key], journal.settings()[key]
+        if mine != default[key] and mine != theirs:
+            shown = "not given" if theirs is None else repr(theirs)
+            raise CLIError(
+                f"--resume: the journal's run read the input with {flag} {shown}, not {mine!r};"
+                f" another value would form other rows (drop {flag})"
+            )
+    return journal
 
 
 def resolve_resume_settings(

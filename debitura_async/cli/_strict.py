@@ -10,6 +10,7 @@ from typing import TextIO
 import anyio
 
 from .._input import InputFormat, Item, open_reader
+from .._input_options import InputOptions
 from .._validate import item_problems
 from ..client import DebituraClient
 from ..models import InvalidRow
@@ -36,10 +37,11 @@ def _scan(
     skew: timedelta,
     err: TextIO,
     show: int,
+    options: InputOptions | None = None,
 ) -> tuple[int, int]:
     """(invalid rows, rows); prints the first ``show`` problems."""
     invalid = 0
-    with open_reader(path, input_format, mapping) as reader:
+    with open_reader(path, input_format, mapping, options) as reader:
         position = -1
         for position, item in enumerate(reader):
             problems = _item_problems(item, position, now=now, skew=skew)
@@ -61,6 +63,7 @@ async def strict_check(
     err: TextIO,
     *,
     now: datetime,
+    options: InputOptions | None = None,
 ) -> None:
     invalid, total = await anyio.to_thread.run_sync(
         lambda: _scan(
@@ -71,6 +74,7 @@ async def strict_check(
             skew=client.clock_skew,
             err=err,
             show=max(plan.show_rejected, 1),
+            options=options,
         )
     )
     if invalid:

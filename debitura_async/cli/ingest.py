@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import attrs
 
+from .._budget import RequestBudget, budget_from_url
 from .._input import CsvReader, InputError, InputFormat, JsonlReader, detect_format, open_reader
+from .._input_options import InputOptions
+from .._input_stop import FailureWatch, UniformFailureError, row_check, watch_input
+from .._journal_refs import JournalReferenceCache
 from .._polling import PollPolicy
-from ..client import DebituraClient
+from ..client import API_KEY_ENV, DebituraClient
 from ..errors import (
     APIStatusError,
     ConfigurationError,
@@ -29,6 +35,7 @@ from ..errors import (
     TransportError,
 )
 from ..journal import InputIdentity, JournalStore, RunInfo, SqliteJournal
+from ..references import MemoryReferenceCache, resolve_references
 from ._common import (
     DEFAULT_EMULATOR_TIME_SCALE,
     DEMO_WORLD,
@@ -42,6 +49,7 @@ from ._common import (
     fatal_message,
     fmt_wait,
 )
+from ._dryrun import run_dry
 from ._plan import (
     IngestPlan,
     accounting_gap,
@@ -49,15 +57,20 @@ from ._plan import (
     exit_code_for,
     journal_path_for,
     resolve_resume_settings,
+    resume_input_options,
     settings_of,
 )
 from ._progress import Progress
 from ._report import ReportWriter
+from ._rerun import EarlierRun, RerunInput, load_earlier_run
 from ._results import ResultSink
 from ._session import check_collisions, create_journal, decide_resume, open_journal
 from ._signals import GracefulStop
 from ._strict import strict_check
 from ._summary import Ending, Tally, print_summary, summary_dict, summary_json
+
+if TYPE_CHECKING:
+    from ..redis_budget import RedisBudget
 
 __all__ = ["run_ingest"]
 
@@ -80,6 +93,8 @@ class _Run:
     validated_at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
     run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:16])
     reader: CsvReader | JsonlReader | None = None
+    options: InputOptions = attrs.field(factory=InputOptions)
+    earlier: EarlierRun | None = None
 
     @property
     def api(self) -> DebituraClient:
@@ -101,17 +116,23 @@ class _Run:
 async def run_ingest(plan: IngestPlan, *, out: TextIO, err: TextIO) -> int:
     """Run one ``ingest``; returns the exit code (raises :class:`CLIError` for usage errors)."""
     check_conflicts(plan)
-    if not plan.path.is_file():
+    if not plan.from_stdin and not plan.path.is_file():
         raise CLIError(f"no such input file: {str(plan.path)!r}")
     if plan.report_path is not None:
         ReportWriter.format_of(plan.report_path)
     input_format = plan.input_format or detect_format(plan.path)
     journal_path = journal_path_for(plan)
-    check_collisions(input_path=plan.path, journal=journal_path, report=plan.report_path)
+    if not plan.from_stdin:
+        check_collisions(input_path=plan.path, journal=journal_path, report=plan.report_path)
+    earlier = None
+    if plan.rerun_report is not None:
+        rerun_report = plan.rerun_report
+        earlier = await anyio.to_thread.run_sync(lambda: load_earlier_run(rerun_report))
     resume = False
+    identity: InputIdentity | None = None
     if journal_path is not None:
         resume = await decide_resume(journal_path, resume=plan.resume)
-    identity = await anyio.to_thread.run_sync(InputIdentity.of, plan.path)
+        identity = await anyio.to_thread.run_sync(InputIdentity.of, plan.path)
 
     task = asyncio.current_task()
 
@@ -131,9 +152,22 @@ async def run_ingest(plan: IngestPlan, *, out: TextIO, err: TextIO) -> int:
                     input_format=input_format,
                     mapping=dict(plan.mapping),
                     batch_size=plan.batch_size or 1000,
+                    options=plan.input_options,
+                    earlier=earlier,
                 )
                 await _connect(state)
                 await _open_run(state, identity=identity, resume=resume)
+                if plan.dry_run:
+                    return await run_dry(
+                        plan,
+                        state.api,
+                        state.input,
+                        state.mapping,
+                        batch_size=state.batch_size,
+                        now=state.validated_at,
+                        out=out,
+                        err=err,
+                    )
                 return await _drive(state, stopper, out=out)
         except asyncio.CancelledError:
             if stopper.reason is None or task is None:
@@ -174,11 +208,25 @@ async def _connect(state: _Run) -> None:
     if time_scale is not None:
         state.polling = PollPolicy().scaled(time_scale)
     try:
-        client = DebituraClient(
-            api_key or None, base_url=base_url or None, allow_insecure_http=plan.allow_insecure_http
+        budget = _budget(plan.budget_url, api_key)
+        client = (
+            DebituraClient(
+                api_key or None,
+                base_url=base_url or None,
+                allow_insecure_http=plan.allow_insecure_http,
+            )
+            if budget is None
+            else DebituraClient(
+                api_key or None,
+                base_url=base_url or None,
+                allow_insecure_http=plan.allow_insecure_http,
+                budget=budget,
+            )
         )
     except ConfigurationError as exc:
         raise CLIError(cli_words(str(exc))) from None
+    if budget is not None:
+        state.stack.push_async_callback(budget.aclose)
     state.client = await state.stack.enter_async_context(client)
     watch = asyncio.create_task(_say_retries(state, client))
     try:  # fail fast on a bad key, before anything is recorded
@@ -192,6 +240,19 @@ async def _connect(state: _Run) -> None:
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
+
+
+def _budget(url: str | None, api_key: str | None) -> RequestBudget | RedisBudget | None:
+    """``--budget URL`` / ``$DEBITURA_BUDGET_URL`` (None: the client's own in-process budget)."""
+    if url is None:
+        return None
+    key = api_key or os.environ.get(API_KEY_ENV) or ""
+    if not key:
+        raise ConfigurationError(f"--budget needs the API key (--api-key or ${API_KEY_ENV})")
+    try:
+        return budget_from_url(url, api_key=key)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"--budget: {exc}") from None
 
 
 async def _say_retries(state: _Run, client: DebituraClient) -> None:
@@ -210,21 +271,30 @@ async def _say_retries(state: _Run, client: DebituraClient) -> None:
             )
 
 
-async def _open_run(state: _Run, *, identity: InputIdentity, resume: bool) -> None:
+async def _open_run(state: _Run, *, identity: InputIdentity | None, resume: bool) -> None:
     """Resume the journal's run or start one; open the input; ``--strict``."""
     plan, client, journal_path = state.plan, state.api, state.journal_path
-    if journal_path is not None and resume:
+    if journal_path is not None and resume and identity is not None:
         store, notes = await open_journal(journal_path, identity=identity, base_url=client.base_url)
         state.stack.push_async_callback(anyio.to_thread.run_sync, store.close)
         state.store, state.run = store, store.run
         state.input_format, state.mapping, state.batch_size = resolve_resume_settings(
             plan, store.run
         )
+        state.options = resume_input_options(plan, store.run)
+        if store.run.settings.get("rerun") != _rerun_setting(state.earlier):
+            raise CLIError(
+                "--resume: pass the same --rerun-rejected REPORT as the run in the journal (its"
+                " rows are numbered among the lines taken)"
+            )
         state.validated_at, state.run_id = store.run.validated_at, store.run.run_id
         for note in notes:
             state.note(note)
-    try:
-        state.reader = open_reader(plan.path, state.input_format, state.mapping)
+    source = "-" if plan.from_stdin else plan.path
+    try:  # may scan the whole file for its encoding: off the event loop
+        state.reader = await anyio.to_thread.run_sync(
+            lambda: open_reader(source, state.input_format, state.mapping, state.options)
+        )
     except InputError as exc:
         raise CLIError(str(exc)) from None
     state.stack.callback(state.reader.close)
@@ -233,20 +303,29 @@ async def _open_run(state: _Run, *, identity: InputIdentity, resume: bool) -> No
         state.note(f"columns not sent: {', '.join(ignored)}")
     if plan.strict:
         await strict_check(
-            state.plan, state.input_format, state.mapping, client, state.err, now=state.validated_at
+            state.plan,
+            state.input_format,
+            state.mapping,
+            client,
+            state.err,
+            now=state.validated_at,
+            options=state.options,
         )
     await _record_start(state, identity)
 
 
-async def _record_start(state: _Run, identity: InputIdentity) -> None:
+async def _record_start(state: _Run, identity: InputIdentity | None) -> None:
     client = state.api
-    if state.journal_path is not None and state.store is None:
+    if state.journal_path is not None and state.store is None and identity is not None:
         run = RunInfo(
             run_id=state.run_id,
             input=identity,
             base_url=client.base_url,
             batch_size=state.batch_size,
-            settings=settings_of(state.input_format, state.mapping, state.batch_size),
+            settings={
+                **settings_of(state.input_format, state.mapping, state.batch_size, state.options),
+                "rerun": _rerun_setting(state.earlier),
+            },
             validated_at=state.validated_at,
         )
         state.store = await create_journal(state.journal_path, run)
@@ -262,6 +341,29 @@ async def _record_start(state: _Run, identity: InputIdentity) -> None:
             )
 
 
+def _rerun_setting(earlier: EarlierRun | None) -> str | None:
+    """The lines a re-run takes, as a digest kept in the journal's settings."""
+    if earlier is None:
+        return None
+    text = ",".join(str(n) for n in sorted(earlier.lines))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _print_whole(state: _Run, summary: Any, rerun: RerunInput, out: TextIO) -> None:
+    earlier = state.earlier
+    if earlier is None:
+        return
+    stored = earlier.succeeded + summary.rows_succeeded
+    print(
+        f"whole migration: {stored:,} rows stored ({earlier.succeeded:,} earlier +"
+        f" {summary.rows_succeeded:,} now); {len(rerun.kept):,} earlier-rejected lines sent"
+        f" again, {summary.rows_rejected:,} still rejected, {summary.rows_failed:,} failed;"
+        f" {earlier.failed_in_jobs:,} rows that failed inside earlier jobs are not identified"
+        f" by the API and were not sent again; {rerun.skipped:,} lines skipped",
+        file=state.err if state.plan.json else out,
+    )
+
+
 async def _heartbeat(source: Any, progress: Progress, interval: float) -> None:
     """Refresh the display at the interval whatever happens (no result for minutes)."""
     while True:
@@ -269,10 +371,27 @@ async def _heartbeat(source: Any, progress: Progress, interval: float) -> None:
         progress.update(source.progress())
 
 
+class _CountingMemoryCache(MemoryReferenceCache):
+    hits = 0
+
+
+def _reference_cache(
+    state: _Run, journal: SqliteJournal | None
+) -> JournalReferenceCache | _CountingMemoryCache | None:
+    """Where resolved case references are kept (the journal, so a resume does not resolve them
+    again), or None when the input cannot carry references."""
+    reader = state.input
+    if state.input_format != "jsonl" and "caseReference" not in getattr(reader, "columns", {}):
+        return None
+    return JournalReferenceCache(journal) if journal is not None else _CountingMemoryCache()
+
+
 async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
     plan, client, reader = state.plan, state.api, state.input
+    rerun = RerunInput(reader, state.earlier.lines) if state.earlier is not None else None
+    lines: Any = reader.lines if rerun is None else rerun.lines
     store = state.store
-    journal = SqliteJournal(store, lines=reader.lines.span) if store is not None else None
+    journal = SqliteJournal(store, lines=lines.span) if store is not None else None
     report = ReportWriter(plan.report_path) if plan.report_path is not None else None
     if report is not None:
         state.stack.callback(report.discard)  # a crash publishes no half report
@@ -285,7 +404,7 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
     )
     tally = Tally()
     sink = ResultSink(
-        span=reader.lines.span,
+        span=lines.span,
         mapping=state.mapping,
         report=report,
         progress=progress,
@@ -297,8 +416,16 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
         tally.last_progress = p
         progress.update(p)
 
+    rows = watch_input(
+        reader if rerun is None else rerun,
+        row_check(now=state.validated_at, skew=client.clock_skew),
+        FailureWatch(columns=reader.source_columns),
+        lines,
+    )
+    cache = _reference_cache(state, journal)
+    source: Any = rows if cache is None else resolve_references(client, rows, cache=cache)
     ingestion = client.ingest(
-        reader,
+        source,
         batch_size=state.batch_size,
         max_jobs_in_flight=plan.concurrency,
         max_concurrent_submits=max(1, plan.concurrency // 2),
@@ -326,12 +453,20 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
                     await beat
     except DebituraError as exc:
         fatal = exc
+    except UniformFailureError as exc:
+        progress.close(tally.last_progress)
+        raise CLIError(str(exc)) from None
     finally:
         progress.close(tally.last_progress)
+    if cache is not None and not plan.quiet and (cache.lookups or cache.hits):
+        state.note(
+            f"case references: {cache.lookups:,} looked up"
+            + (f", {cache.hits:,} taken from the journal" if cache.hits else "")
+        )
     early = ingestion.stop_reason
     if stopper.reason is None and early is not None and early.startswith("rate limited"):
         print(f"{PROG}: stopped, {early} (longer than it waits by itself)", file=state.err)
-    return await _finish(
+    code = await _finish(
         state,
         summary=ingestion.summary,
         tally=tally,
@@ -341,6 +476,9 @@ async def _drive(state: _Run, stopper: GracefulStop, *, out: TextIO) -> int:
         stopped=stopper.reason,
         out=out,
     )
+    if rerun is not None:
+        _print_whole(state, ingestion.summary, rerun, out)
+    return code
 
 
 async def _finish(

@@ -85,6 +85,8 @@ from .models import (
     TimelineItem,
     UnresolvedCaseRow,
 )
+from .reconcile import ReconcileReport, RowVerdict, reconcile
+from .references import MemoryReferenceCache, ReferenceCache, resolve_references
 from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
 
 try:
@@ -140,6 +142,7 @@ __all__ = [
     "JobTrackingError",
     "JobWaitTimeout",
     "JournalEntry",
+    "MemoryReferenceCache",
     "MockTransport",
     "NotFoundError",
     "Note",
@@ -151,7 +154,9 @@ __all__ = [
     "PollStats",
     "RateLimit",
     "RateLimitError",
+    "ReconcileReport",
     "RedirectError",
+    "ReferenceCache",
     "RejectedRow",
     "RemoteProtocolError",
     "RequestBudget",
@@ -162,6 +167,7 @@ __all__ = [
     "RetryPolicy",
     "RetryWait",
     "RowProblem",
+    "RowVerdict",
     "ServerError",
     "TLSError",
     "TimelineActor",
@@ -174,4 +180,6 @@ __all__ = [
     "ValidationError",
     "__version__",
     "budget_from_url",
+    "reconcile",
+    "resolve_references",
 ]

@@ -26,7 +26,7 @@ from ._markdown import ROOT, Block, all_blocks, commands
 from .conftest import DocsEmulator
 
 CONSOLE = [b for b in all_blocks() if b.lang in ("console", "shell", "bash", "sh")]
-SUBCOMMANDS = ("ingest", "status", "whoami", "emulator", "demo")
+SUBCOMMANDS = ("ingest", "status", "whoami", "emulator", "demo", "reconcile")
 EMULATOR_MODULE = "debitura_async.emulator"
 _OPTION = re.compile(r"(?<![\w`-])--(\[no-\])?([a-z][a-z0-9-]*)")
 REFERENCES = ("docs/reference/cli.md", "docs/cli.md", "docs/reference/emulator.md")

@@ -105,14 +105,15 @@ def check_status(status: IngestionJobStatus, rows: int | None) -> str | None:
     Negative counts, more rows processed than the job holds, a total other than the rows sent,
     and a Completed/CompletedWithErrors status whose counts do not cover every row are all
     contradictions: such rows are never counted as stored without saying so. A Failed status
-    means no row was processed, whatever its counts say.
+    means no row was processed, whatever its counts say. Before the job is terminal a
+    ``rowsTotal`` of 0 is tolerated (a server that fills it in later).
     """
     total, ok, failed = status.rows_total, status.rows_succeeded, status.rows_failed
     if min(total, ok, failed) < 0:
         return f"negative counts (rowsTotal={total}, rowsSucceeded={ok}, rowsFailed={failed})"
     if ok + failed > total:
         return f"rowsSucceeded + rowsFailed = {ok + failed} exceeds rowsTotal = {total}"
-    if rows is not None and total != rows:
+    if rows is not None and total != rows and (status.is_terminal or total != 0):
         return f"rowsTotal = {total}, but the job was sent {rows} rows"
     done = (AsyncJobStatus.COMPLETED, AsyncJobStatus.COMPLETED_WITH_ERRORS)
     if status.status in done and ok + failed != total:

@@ -489,9 +489,7 @@ class JobTracker:
         handle.polls += 1
         handle._failures = 0
         handle.status = status
-        problem = check_status(status, handle.rows) if status.is_terminal else None
-        if problem is None and not status.is_terminal:
-            problem = _impossible_progress(status, handle.rows)
+        problem = check_status(status, handle.rows)
         if problem is not None:
             self._end(handle, error=ContradictoryResponseError(problem, job_id=handle.job_id))
             return
@@ -544,18 +542,6 @@ class JobTracker:
                 )
             for queue in self._subscribers:
                 queue.put_nowait(handle)
-
-
-def _impossible_progress(status: IngestionJobStatus, rows: int | None) -> str | None:
-    """Contradictions visible before the end: negative counts, more done than there is."""
-    total, ok, failed = status.rows_total, status.rows_succeeded, status.rows_failed
-    if min(total, ok, failed) < 0:
-        return f"negative counts (rowsTotal={total}, rowsSucceeded={ok}, rowsFailed={failed})"
-    if ok + failed > total:
-        return f"rowsSucceeded + rowsFailed = {ok + failed} exceeds rowsTotal = {total}"
-    if rows is not None and total not in (0, rows):
-        return f"rowsTotal = {total}, but the job was sent {rows} rows"
-    return None
 
 
 _CLOSED_SENTINEL: Final = JobHandle(

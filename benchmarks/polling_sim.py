@@ -23,6 +23,7 @@ delays); ``compare(model, seeds)`` measures all three on the same seeds.
 from __future__ import annotations
 
 import argparse
+import heapq
 import math
 import random
 import statistics
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 
 from debitura_async._polling import PollPlanner, PollPolicy
 from debitura_async._polling_policy import PREFERENCES
+from debitura_async.emulator.latency import JobScheduler, LatencyModel
 
 __all__ = [
     "SCENARIOS",
@@ -86,26 +88,51 @@ def _drift(rng: random.Random, rows: int, start: float) -> Drawn:
 
 @dataclass(frozen=True)
 class ServerModel:
+    """A server law: either a ``draw`` per job on a pool of ``workers``, or an emulator
+    :class:`~debitura_async.emulator.LatencyModel` (``latency``: the very model P7's emulator
+    runs, through its own pure :class:`~debitura_async.emulator.latency.JobScheduler`)."""
+
     name: str
-    workers: int
-    draw: DrawFn
+    workers: int | None
+    draw: DrawFn | None = None
     jobs: int = 32
     rows: int = 1000
     in_flight: int = 8
     description: str = ""
+    latency: LatencyModel | None = None
+    rtt: float = 0.0
+    """Round trip of one request, model seconds: a poll is answered as of ``sent + rtt / 2``
+    and its answer known at ``sent + rtt``; a submitted job is accepted ``rtt / 2`` after it is
+    sent and known to the client ``rtt`` after (each round trip varies uniformly in
+    ``[0.5, 1.5] x rtt``, seeded)."""
 
 
-SCENARIOS: tuple[ServerModel, ...] = (
+def preset(name: str, *, rtt: float = 0.0) -> ServerModel:
+    """The emulator's latency preset ``name`` (P7's scenarios), as a virtual-time server."""
+    model = LatencyModel.preset(name)
+    return ServerModel(name, model.workers, latency=model, rtt=rtt, description=model.describe())
+
+
+PRESETS = ("guide", "fifo-4", "fifo-2", "heavy-tail", "slow-path-20", "drift-3x", "fast-5x")
+"""The emulator's latency presets P7 runs, in its order."""
+
+SCENARIOS: tuple[ServerModel, ...] = tuple(preset(name) for name in PRESETS)
+"""P7's scenarios: the emulator's own latency models (heavy tail, slow path, drift, few
+workers, a server 5x faster than the guide)."""
+
+OTHER_LAWS: tuple[ServerModel, ...] = (
     ServerModel(
         "guide-like", 8, _linear(1.0, 0.025, 2.0), description="8 workers, 1+0.025n+U(0,2)"
     ),
     ServerModel("fifo-4-workers", 4, _linear(1.0, 0.025, 2.0), description="queue behind 4"),
     ServerModel("fifo-2-workers", 2, _linear(1.0, 0.025, 2.0), description="queue behind 2"),
-    ServerModel("heavy-tail", 8, _heavy_tail, description="lognormal sigma 0.75"),
+    ServerModel("lognormal-0.75", 8, _heavy_tail, description="lognormal sigma 0.75, fixed set-up"),
     ServerModel("slow-path-20pct", 8, _slow_path, description="20 % of jobs take 4x"),
     ServerModel("slows-down-3x", 8, _drift, description="3x slower from 40 s to 100 s"),
     ServerModel("5x-faster", 8, _linear(0.2, 0.005, 0.4), description="5x the guide's speed"),
 )
+"""Laws the emulator does not have (a fixed set-up time under a heavy tail, drift that starts
+late): the planner must not assume the emulator's model either."""
 
 
 @dataclass
@@ -134,11 +161,23 @@ class _Server:
     free_at: list[float] = field(default_factory=list)
     last_start: float = 0.0
     jobs: list[_ServerJob] = field(default_factory=list)
+    scheduler: JobScheduler | None = None
+    jitter: random.Random | None = None
 
     def submit(self, now: float) -> int:
+        index = len(self.jobs)
+        if self.model.latency is not None:
+            if self.scheduler is None or self.jitter is None:
+                self.scheduler = JobScheduler(self.model.latency, random.Random(f"{self.seed}:m"))
+                self.jitter = random.Random(self.seed)
+            slot = self.scheduler.schedule(now=now, rows=self.model.rows, jitter_rng=self.jitter)
+            base = slot.processing - slot.start
+            self.jobs.append(_ServerJob(now, slot.start, base, slot.end, self.model.rows))
+            return index
+        if self.model.draw is None or self.model.workers is None:
+            raise ValueError(f"{self.model.name}: a draw needs a pool of workers")
         if not self.free_at:
             self.free_at = [0.0] * self.model.workers
-        index = len(self.jobs)
         worker = min(range(len(self.free_at)), key=self.free_at.__getitem__)
         start = max(now, self.free_at[worker], self.last_start)
         drawn = self.model.draw(random.Random(f"{self.seed}:{index}"), self.model.rows, start)
@@ -161,53 +200,101 @@ class RunResult:
 Client = Callable[[], PollPlanner] | None
 """A planner factory, or None for the oracle."""
 
+_ACCEPTED, _ANSWER = 0, 1
+
+
+@dataclass
+class _Run:
+    """One run's event loop: requests take a round trip, several can be in flight at once."""
+
+    model: ServerModel
+    planner: PollPlanner | None
+    seed: int
+    server: _Server = field(init=False)
+    events: list[tuple[float, int, int, int, float]] = field(default_factory=list)
+    in_flight: set[int] = field(default_factory=set)
+    oracle_due: dict[int, float] = field(default_factory=dict)
+    now: float = 0.0
+    polls: int = 0
+    order: int = 0
+    delays: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.server = _Server(self.model, self.seed)
+        self._rtt = random.Random(f"{self.seed}:rtt")
+
+    def _trip(self) -> float:
+        rtt = self.model.rtt
+        return rtt * self._rtt.uniform(0.5, 1.5) if rtt > 0 else 0.0
+
+    def _push(self, at: float, kind: int, key: int, asked: float = 0.0) -> None:
+        self.order += 1
+        heapq.heappush(self.events, (at, self.order, kind, key, asked))
+
+    def submit(self) -> None:
+        trip = self._trip()
+        index = self.server.submit(self.now + trip / 2)
+        self._push(self.now + trip, _ACCEPTED, index)
+
+    def _next_poll(self) -> tuple[int, float] | None:
+        if self.planner is None:
+            free = [(k, d) for k, d in self.oracle_due.items() if k not in self.in_flight]
+            return min(free, key=lambda item: item[1], default=None)
+        nxt = self.planner.next_due(exclude=self.in_flight)
+        return None if nxt is None else (nxt[0], nxt[1])  # type: ignore[return-value]
+
+    def step(self) -> bool:
+        """One event (a poll sent, or an answer received); False when nothing is left."""
+        poll = self._next_poll()
+        if poll is not None and (not self.events or max(self.now, poll[1]) <= self.events[0][0]):
+            key, due = poll
+            self.now = max(self.now, due)
+            trip = self._trip()
+            self.in_flight.add(key)
+            self.polls += 1
+            self._push(self.now + trip, _ANSWER, key, self.now + trip / 2)
+            return True
+        if not self.events:
+            return False
+        at, _, kind, key, asked = heapq.heappop(self.events)
+        self.now = at
+        job = self.server.jobs[key]
+        if kind == _ACCEPTED:
+            if self.planner is None:
+                self.oracle_due[key] = job.end
+            else:
+                self.planner.add(key, self.model.rows, at)
+            return True
+        self.in_flight.discard(key)
+        status, processed = job.status(asked)
+        if self.planner is None:
+            terminal = status == COMPLETED
+            if terminal:
+                del self.oracle_due[key]
+        else:
+            terminal = self.planner.observe(
+                key, status=status, processed=processed, total=job.rows, now=asked
+            )
+        if terminal:
+            self.delays.append(at - job.end)
+            if len(self.server.jobs) < self.model.jobs:
+                self.submit()
+        return True
+
 
 def run(model: ServerModel, client: Client, seed: int) -> RunResult:
     """Drive one client against one seeded server until every job is detected finished."""
-    server = _Server(model, seed)
-    planner = client() if client is not None else None
-    oracle_due: dict[int, float] = {}
-    now = 0.0
-    polls = 0
-    delays: list[float] = []
-
-    def submit() -> None:
-        index = server.submit(now)
-        if planner is None:
-            oracle_due[index] = server.jobs[index].end
-        else:
-            planner.add(index, model.rows, now)
-
+    state = _Run(model, client() if client is not None else None, seed)
     for _ in range(min(model.in_flight, model.jobs)):
-        submit()
-    while True:
-        if planner is None:
-            if not oracle_due:
-                break
-            key, due = min(oracle_due.items(), key=lambda item: item[1])
-        else:
-            nxt = planner.next_due()
-            if nxt is None:
-                break
-            key, due = nxt  # type: ignore[assignment]
-        now = max(now, due)
-        job = server.jobs[key]
-        status, processed = job.status(now)
-        polls += 1
-        if planner is None:
-            terminal = status == COMPLETED
-            del oracle_due[key]
-        else:
-            terminal = planner.observe(
-                key, status=status, processed=processed, total=job.rows, now=now
-            )
-        if terminal:
-            delays.append(now - job.end)
-            if len(server.jobs) < model.jobs:
-                submit()
+        state.submit()
+    while state.step():
+        pass
+    delays = state.delays
     ordered = sorted(delays)
     p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
-    return RunResult(now, polls / model.jobs, statistics.fmean(delays), p90, tuple(delays))
+    return RunResult(
+        state.now, state.polls / model.jobs, statistics.fmean(delays), p90, tuple(delays)
+    )
 
 
 def sdk(policy: PollPolicy | None = None, *, scarcity: float = 0.0) -> Client:

@@ -63,6 +63,11 @@ _WARM_UP = 6  # until so many durations are known, first polls go at half the sh
 _PRICE_LOW, _PRICE_HIGH = 0.05, 1.0  # a poll's price in shares of a typical duration
 _TOLERANCE = 0.04  # an end predicted within this share of a typical duration needs no probe
 _EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
+_EARLY = 0.1  # a job caught before this share of its duration is likely probed
+_PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible end
+_TRUST_PRICES = 2.0  # one answer's end is trusted when its spread is under so many polls' price
+_UNSURE_START = 0.02  # a start estimate closer than this (x typical) to the first progress seen
+_CONCURRENT = 0.02  # adds closer than this share of a typical duration: concurrent submissions
 
 
 def _check_scarcity(value: object) -> float:
@@ -79,6 +84,7 @@ class _Job:
     rows: int
     accepted: float
     seq: int
+    group: int  # the seq of the first job of its concurrent batch (order unknown within one)
     due: float
     start: float
     kind: str = "first"  # what the next poll is for: first, scout, probe, end, retry
@@ -92,8 +98,22 @@ class _Job:
     points: list[tuple[float, int]] = attrs.field(factory=list)
     sampled: bool = False  # its duration already entered the window (calibration)
     explore: bool = False  # probe it even if one answer looks conclusive (keeps the model honest)
-    guess: float | None = None  # the end its first progress answer predicted
+    guess: Extrapolation | None = None  # the end its first progress answer predicted
     forced: float | None = None  # retry_later's due, until the next answer
+
+
+_Order = tuple[int, int, float, int]
+
+
+def _order(job: _Job, *, finished: bool = False) -> _Order:
+    """Where a job stands in the server's FIFO order: (its concurrent batch, then those seen
+    started (by when), then those not seen yet, then those seen queued (by when last seen so:
+    the one known to start latest last), ties by seq)."""
+    if finished or job.started_by < math.inf:
+        return (job.group, 0, min(job.started_by, job.start), job.seq)
+    if job.not_before > -math.inf:
+        return (job.group, 2, job.not_before, job.seq)
+    return (job.group, 1, 0.0, job.seq)
 
 
 class PollPlanner:
@@ -109,8 +129,9 @@ class PollPlanner:
         self.policy = policy or PollPolicy()
         self._scarcity = _check_scarcity(scarcity)
         self._jobs: dict[Hashable, _Job] = {}
-        self._history: deque[tuple[int, FifoEntry]] = deque(maxlen=_HISTORY)
+        self._history: deque[tuple[_Order, FifoEntry]] = deque(maxlen=_HISTORY)
         self._seq = 0
+        self._last_add: tuple[float, int] | None = None  # (when, group) of the latest add
         self._durations = Samples(self.policy.window)  # seconds, for a reference-size job
         self._offsets = Samples(self.policy.window)  # seconds at zero rows after the start
         self._shares = Samples(self.policy.window)  # the same as shares of the job's duration
@@ -245,15 +266,36 @@ class PollPlanner:
 
     def _extrapolate(self, job: _Job, *, other: bool = False) -> Extrapolation | None:
         bounds, proportional = self._offset_model(other=other)
-        return extrapolate(
-            job.points,
-            job.rows,
-            job.start,
-            bounds,
-            proportional=proportional,
-            began_after=job.zero_at,
-            start_latest=job.started_idle,
-        )
+        start = self._start_for_pace(job, bounds, proportional)
+        if start is None:
+            return extrapolate(
+                job.points,
+                job.rows,
+                job.start,
+                bounds,
+                proportional=proportional,
+                began_after=job.zero_at,
+                start_latest=job.started_idle,
+            )
+        return extrapolate(job.points, job.rows, start, bounds, proportional=proportional)
+
+    def _start_for_pace(
+        self, job: _Job, bounds: tuple[float, float, float], proportional: bool
+    ) -> float | None:
+        """None when one progress answer can be extrapolated from the FIFO start estimate;
+        if that leaves the rows already done no time to be done in (the estimate was wrong:
+        an order or pool the model got wrong, or answers whose round trips overlapped), the
+        start a typical pace implies (and the earlier answers' bounds are not used)."""
+        if len(job.points) != 1:
+            return None
+        t1, k1 = job.points[0]
+        typical = self._duration(job.rows, 0.5)
+        if t1 - max(job.start, job.zero_at) >= _UNSURE_START * typical:
+            return None
+        setup = bounds[1] * typical if proportional else bounds[1]
+        pace = max(typical - setup, 0.0) / max(job.rows, 1)
+        implied = t1 - k1 * pace - setup
+        return max(min(implied, job.start), job.accepted)
 
     def poll_price(self) -> float:
         """What one poll is worth, in seconds of detection delay, at the current economy
@@ -269,19 +311,26 @@ class PollPlanner:
             return 0.5 * self._duration(rows, 0.0)
         key = (self._durations.version, self.economy)
         if self._wait_cache is None or self._wait_cache[0] != key:
-            wait = best_first_wait(self._durations.sorted(), self.poll_price())
+            wait = best_first_wait(self._durations.sorted(), self.poll_price(), _EARLY)
             self._wait_cache = (key, wait)
         return self._g(rows) * self._wait_cache[1]
 
     # -- API -------------------------------------------------------------------------------------
 
-    def add(self, key: Hashable, rows: int, now: float) -> float:
-        """A job of ``rows`` rows was accepted at ``now``; returns when to poll it first."""
+    def add(self, key: Hashable, rows: int, now: float, *, sent: float | None = None) -> float:
+        """A job of ``rows`` rows was accepted at ``now``; returns when to poll it first.
+
+        ``sent``: when its submission was sent, if known. Jobs whose submissions overlapped
+        (one sent before the previous one's answer came) may have reached the server in any
+        order; the FIFO model orders them by what their polls show (started before queued).
+        Without ``sent``, jobs added within a small share of a typical duration of each other
+        count as concurrent."""
         if key in self._jobs:
             raise ValueError(f"job {key!r} is already tracked")
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
             raise ValueError(f"rows must be an int >= 0, not {rows!r}")
-        job = _Job(key=key, rows=rows, accepted=now, seq=self._seq, due=now, start=now)
+        group = self._group_of(now, sent)
+        job = _Job(key=key, rows=rows, accepted=now, seq=self._seq, group=group, due=now, start=now)
         self._seq += 1
         self._counts["added"] += 1
         self._jobs[key] = job
@@ -290,6 +339,21 @@ class PollPlanner:
             job.due = now + self.policy.interval
         self._replan()
         return job.due
+
+    def _group_of(self, now: float, sent: float | None) -> int:
+        last = self._last_add
+        if sent is not None and not (isinstance(sent, int | float) and math.isfinite(sent)):
+            raise ValueError(f"sent must be a finite time, not {sent!r}")
+        if last is None:
+            concurrent = False
+        elif sent is not None:
+            concurrent = sent < last[0]
+        else:
+            typical = self._duration(self.policy.reference_rows, 0.5)
+            concurrent = now - last[0] <= _CONCURRENT * typical
+        group = last[1] if concurrent and last is not None else self._seq
+        self._last_add = (now, group)
+        return group
 
     def due(self, key: Hashable) -> float:
         return self._jobs[key].due
@@ -408,6 +472,9 @@ class PollPlanner:
             if self._explore_countdown <= 0:
                 job.explore = True
                 self._explore_countdown = self._explore_every
+        if len(job.points) >= 2:  # the pace is measured: processing began (and it started) by
+            (t0, k0), (t1, k1) = job.points[-2:]
+            job.started_by = min(job.started_by, t1 - k1 * (t1 - t0) / (k1 - k0))
         self._learn_offset(job)
         self._validate(job)
         if len(self._durations) < _WARM_UP and not job.sampled:
@@ -456,10 +523,12 @@ class PollPlanner:
         if ex is None:
             return
         if len(job.points) == 1:
-            job.guess = ex.end
+            job.guess = ex
         elif job.explore and job.guess is not None:
             typical = self._duration(job.rows, 0.5)
-            held = abs(job.guess - ex.end) <= _TOLERANCE * typical
+            guess = job.guess  # held: the end fell within what one answer said, or near its guess
+            held = guess.earliest <= ex.end <= guess.latest
+            held = held or abs(guess.end - ex.end) <= _TOLERANCE * typical
             every = self._explore_every * 2 if held else _EXPLORE_MIN
             self._explore_every = min(max(every, _EXPLORE_MIN), _EXPLORE_MAX)
             self._explore_countdown = min(self._explore_countdown, self._explore_every)
@@ -487,6 +556,11 @@ class PollPlanner:
 
     def _finish(self, job: _Job, now: float) -> None:
         self._counts["finished"] += 1
+        # Found done at `now`: it started some time before, at least half the shortest recent
+        # duration before (evidence for the pool's size, like a Queued answer).
+        if len(self._durations) >= _SCOUTS:
+            shortest = self._duration(job.rows, 0.0)
+            job.started_by = min(job.started_by, now - 0.5 * shortest)
         if job.points:
             ex = self._extrapolate(job)
             end = now if ex is None else min(now, max(ex.end, job.last_poll or ex.end))
@@ -514,7 +588,7 @@ class PollPlanner:
             job.started_by,
             idle_at=job.started_idle,
         )
-        self._history.append((job.seq, entry))
+        self._history.append((_order(job, finished=True), entry))
 
     def _drop(self, job: _Job) -> None:
         del self._jobs[job.key]
@@ -525,11 +599,13 @@ class PollPlanner:
         if self.policy.strategy == "fixed" or not self._jobs:
             return
         active = sorted(self._jobs.values(), key=lambda j: j.seq)
-        seqs = sorted([*(seq for seq, _ in self._history), *(j.seq for j in active)])
+        order = self._fifo_order()
         starts = fifo_starts(
-            self._fifo_entries(), self._workers, self._duration(self.policy.reference_rows, 0.5)
+            [entry for _, entry in order],
+            self._workers,
+            self._duration(self.policy.reference_rows, 0.5),
         )
-        by_seq = dict(zip(seqs, starts, strict=True))
+        by_seq = {o[3]: start for (o, _), start in zip(order, starts, strict=True)}
         # Until a duration is measured, the first few jobs look early; the others wait for them.
         scouts = set() if self._calibrated else {j.seq for j in active[:_SCOUTS]}
         for job in active:
@@ -537,11 +613,16 @@ class PollPlanner:
             if job.forced is None:
                 job.due = self._clamp(job, self._plan(job, scout=job.seq in scouts))
 
-    def _fifo_entries(self) -> list[FifoEntry]:
-        """Recent finished jobs and the tracked ones, in acceptance order."""
-        entries = [*self._history, *((j.seq, self._entry(j)) for j in self._jobs.values())]
+    def _fifo_order(self) -> list[tuple[_Order, FifoEntry]]:
+        """Recent finished jobs and the tracked ones, in the order the server started them:
+        acceptance order, and within a batch of concurrent submissions started before unseen
+        before queued (see :func:`_order`)."""
+        entries = [*self._history, *((_order(j), self._entry(j)) for j in self._jobs.values())]
         entries.sort(key=lambda e: e[0])
-        return [e for _, e in entries]
+        return entries
+
+    def _fifo_entries(self) -> list[FifoEntry]:
+        return [entry for _, entry in self._fifo_order()]
 
     def _entry(self, job: _Job) -> FifoEntry:
         end = self._predicted_end(job) if job.points else None
@@ -569,7 +650,13 @@ class PollPlanner:
         job.kind = "first"
         due = job.start + self._first_wait(job.rows)
         if job.blank_polls and job.last_poll is not None and job.started_by < math.inf:
-            due = max(due, job.last_poll + (0.1 + 0.2 * e) * typical)
+            # Still at zero rows: its set-up is long, so is the job (a heavy tail, a slow path):
+            # back off geometrically, and past what a proportional set-up implies.
+            elapsed = max(job.last_poll - job.start, 0.0)
+            due = max(due, job.last_poll + max((0.1 + 0.2 * e) * typical, elapsed))
+            (_, _, high), proportional = self._offset_model()
+            if proportional and high > 0:
+                due = max(due, job.start + 0.5 * elapsed / high)
         return due
 
     def _plan_running(self, job: _Job, typical: float) -> float:
@@ -579,11 +666,19 @@ class PollPlanner:
         if ex is None:  # no progress between two answers: look again a little later
             job.kind = "probe"
             return t1 + 0.25 * typical
-        tolerance = (_TOLERANCE + 0.3 * e) * typical
+        # a long job (heavy tail, slow path) may be seen late in proportion: its own duration
+        own = max(typical, ex.end - job.start)
+        tolerance = max((_TOLERANCE + 0.3 * e) * own, _TRUST_PRICES * self.poll_price())
         if ex.exact or (ex.spread <= tolerance and not (job.explore and e < 2 / 3)):
             job.kind = "end"
             margin = (0.004 + 0.03 * e) * typical
             aim = ex.end if ex.exact else ex.end + (0.25 + 0.5 * e) * (ex.latest - ex.end)
             return max(aim, ex.earliest) + margin + ex.spread * 0.5 * ex.exact
         job.kind = "probe"  # unsure: measure the pace before the earliest plausible end
-        return t1 + min(0.5 * (ex.earliest - t1), max(t1 - job.start, self.policy.min_interval))
+        if len(self._offsets) >= 3:  # the set-up model is measured: its earliest end is sound,
+            # and the later the probe, the more rows its pace is measured over
+            return t1 + _PROBE_AT * (ex.earliest - t1)
+        bounds, proportional = self._offset_model()
+        start = self._start_for_pace(job, bounds, proportional)
+        elapsed = t1 - (job.start if start is None else start)
+        return t1 + min(0.5 * (ex.earliest - t1), max(elapsed, self.policy.min_interval))

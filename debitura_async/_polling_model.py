@@ -13,6 +13,7 @@ Pure and small: no clock, no randomness. :mod:`._polling` decides when to poll f
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -70,19 +71,22 @@ class Samples:
         return quantile(self.sorted(), q)
 
 
-def best_first_wait(durations: Sequence[float], price: float) -> float:
+def best_first_wait(durations: Sequence[float], price: float, early: float = 0.0) -> float:
     """The first-poll wait ``w`` minimising expected delay + ``price`` x expected extra polls.
 
     Over the empirical ``durations`` (ascending): a job shorter than ``w`` is seen ``w - d`` late
     with one poll; a longer one is caught mid-job, and its progress places a second poll just
     after its end (one more poll, no delay). ``price`` is what one poll is worth in seconds of
-    delay: small spends polls to cut delay, large saves them.
+    delay: small spends polls to cut delay, large saves them. ``early``: a job caught before
+    this share of its duration costs a probe more (its end is still too uncertain).
     """
     n = len(durations)
     best, best_cost = durations[0], math.inf
     below = 0.0  # sum of the durations shorter than the candidate
     for i, w in enumerate(durations):
-        cost = (i * w - below) / n + price * (n - i - 1) / n
+        # a job caught under `early` of its way needs a probe too (one answer says too little)
+        too_early = n - bisect.bisect_right(durations, w / early) if early > 0 else 0
+        cost = (i * w - below) / n + price * (n - i - 1 + too_early) / n
         if cost < best_cost - 1e-12:
             best, best_cost = w, cost
         below += w

@@ -20,7 +20,7 @@ from debitura_async._polling import PollPlanner, PollPolicy
 from debitura_async._polling_model import FifoEntry, best_first_wait, extrapolate, fifo_starts
 
 QUEUED, IN_PROGRESS, COMPLETED = 0, 1, 2
-GUIDE = sim.SCENARIOS[0]
+GUIDE = sim.OTHER_LAWS[0]  # a draw-based law: its pool size can be replaced
 
 
 def test_fixed_policy_polls_on_a_cadence() -> None:
@@ -60,13 +60,43 @@ def test_two_answers_fix_the_pace_whatever_the_set_up_time() -> None:
 
 def test_queued_job_postpones_every_later_one() -> None:
     planner = PollPlanner.calibrated(PollPolicy(), 20.0)
-    for key in ("first", "second", "third"):
-        planner.add(key, 1000, now=0.0)
+    for i, key in enumerate(("first", "second", "third")):  # one after the other: FIFO order
+        planner.add(key, 1000, now=0.01 * i + 0.005, sent=0.01 * i)
     before = planner.due("third")
     planner.observe("first", status=QUEUED, processed=0, total=1000, now=10.0)
     # "first" had not started at 10 s; FIFO: neither had the jobs behind it
     assert planner.due("second") >= 10.0 + 0.5 * 20.0
     assert planner.due("third") > before
+
+
+def test_concurrent_submissions_are_ordered_by_what_their_polls_show() -> None:
+    """Three submissions in flight at once may reach the server in any order: one seen queued
+    says nothing about the others, which may have started before it."""
+    planner = PollPlanner.calibrated(PollPolicy(), 20.0)
+    for key in ("first", "second", "third"):
+        planner.add(key, 1000, now=0.0)  # added together: concurrent
+    planner.observe("first", status=QUEUED, processed=0, total=1000, now=10.0)
+    assert planner.due("second") < 10.0 + 0.5 * 20.0  # not postponed by "first"
+    planner.observe("second", status=IN_PROGRESS, processed=500, total=1000, now=10.0)
+    assert 18.0 <= planner.due("second") <= 20.5  # half done: ends by 20 s (2 s set-up at most)
+
+
+def test_answers_that_leave_no_time_for_the_rows_done_do_not_make_the_job_instant() -> None:
+    """A start estimate at the very moment 400 rows are seen done (an order the model got
+    wrong) is replaced by the start a typical pace implies: no poll storm at min_interval."""
+    planner = PollPlanner.calibrated(PollPolicy(), 20.0)
+    planner.add("a", 1000, now=0.0)
+    planner.add("b", 1000, now=0.0)
+    planner.observe("b", status=QUEUED, processed=0, total=1000, now=5.0)
+    planner.observe("b", status=IN_PROGRESS, processed=400, total=1000, now=5.0 + 1e-9)
+    due = planner.due("b")  # a probe, to measure the pace
+    assert due >= 5.0 + PollPolicy().min_interval
+    # the server really does 0.018 s a row: the job ends at 5 + 600 x 0.018 = 15.8 s
+    planner.observe(
+        "b", status=IN_PROGRESS, processed=400 + int((due - 5.0) / 0.018), total=1000, now=due
+    )
+    assert 15.7 <= planner.due("b") <= 16.3
+    assert planner.polls("b") == 3  # Queued, the contradiction, the probe: no poll storm
 
 
 def test_finished_job_tells_when_the_queued_one_started() -> None:
@@ -151,7 +181,7 @@ def test_a_prior_wrong_by_5x_is_unlearned_within_the_first_jobs(
 
 def test_durations_that_drift_are_followed() -> None:
     """The slows-down-3x server: jobs starting after 100 s take 3x the guide-like ~27 s."""
-    model = next(m for m in sim.SCENARIOS if m.name == "slows-down-3x")
+    model = next(m for m in sim.OTHER_LAWS if m.name == "slows-down-3x")
     model = replace(model, jobs=48)
     result, planner = _run(model, seed=2)
     learned = planner.learned_duration

@@ -1,17 +1,26 @@
 """Issue 13's bar, per server scenario, in virtual time (``benchmarks.polling_sim``: no sockets).
 
-32 jobs of 1000 rows, 8 in flight (a new job is submitted the moment one is *detected* finished),
-against a client that polls each job once at the instant it ends (the oracle) and the guide's
-3 s cadence, on the same seeds.
+The scenarios are the emulator's own latency presets (``LatencyModel.preset``, run through its
+pure ``JobScheduler``: the very laws P7 runs over sockets), plus laws the emulator does not have
+(``sim.OTHER_LAWS``: a fixed set-up time under a heavy tail, drift that starts late), so the
+planner is not tuned to one model. 32 jobs of 1000 rows, 8 in flight (a new job is submitted the
+moment one is *detected* finished), against a client that polls each job once at the instant it
+ends (the oracle) and the guide's 3 s cadence, on the same seeds; once with instant answers, once
+with round trips of 0.05 model s (+-50 %, seeded): answers then arrive out of order, and the
+first 8 submissions reach the server in an order the client cannot know.
 
 The bound, stated honestly: over 10 seeds that were never used to tune the planner (100-109),
 the **median** run takes <= 1.05x the oracle's wall time, spends <= 2.2 polls per job and is no
 slower than the naive cadence's median by more than 1 %; **every** seed stays within 1.10x and
-2.5 polls per job (a few seeds of the heavy-tailed and slow-path servers spend up to ~2.4:
-the first jobs are measured before the model can trust one answer).
+2.5 polls per job (3.0 with round trips). Two medians miss 2.2 polls per job today and are
+marked ``xfail(strict=True)``, so the day they pass the marks must go: the emulator's heavy tail
+(lognormal sigma 1, its set-up phase scaled with the job: about 2.3) and, with round trips, two
+workers (about 2.3: the first wave's order is learned by polling).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -19,31 +28,61 @@ from benchmarks import polling_sim as sim
 from debitura_async._polling import PollPolicy
 
 SEEDS = range(100, 110)
+ROUND_TRIP = 0.05
+MODELS = {m.name: m for m in (*sim.SCENARIOS, *sim.OTHER_LAWS)}
+MISSES = {("heavy-tail", 0.0), ("heavy-tail", ROUND_TRIP), ("fifo-2", ROUND_TRIP)}
+"""(scenario, round trip) whose median polls per job still miss 2.2 (the issue stays open)."""
+
+CASES = [
+    pytest.param(
+        name,
+        rtt,
+        id=f"{name}-rtt{rtt:g}",
+        marks=[pytest.mark.xfail(strict=True, reason="median polls/job > 2.2 (issue 13)")]
+        if (name, rtt) in MISSES
+        else [],
+    )
+    for rtt in (0.0, ROUND_TRIP)
+    for name in MODELS
+    if rtt == 0.0 or name in sim.PRESETS
+]
 
 
 @pytest.fixture(scope="module")
-def figures() -> dict[str, dict[str, sim.Comparison]]:
+def figures() -> dict[tuple[str, float], dict[str, sim.Comparison]]:
     clients = {"sdk": sim.sdk(), "naive": sim.NAIVE}
-    return {m.name: sim.compare(m, SEEDS, clients) for m in sim.SCENARIOS}
+    return {
+        (name, rtt): sim.compare(replace(MODELS[name], rtt=rtt), SEEDS, clients)
+        for rtt in (0.0, ROUND_TRIP)
+        for name in MODELS
+        if rtt == 0.0 or name in sim.PRESETS
+    }
 
 
-@pytest.mark.parametrize("name", [m.name for m in sim.SCENARIOS])
-def test_near_the_oracle_in_time_and_polls(
-    name: str, figures: dict[str, dict[str, sim.Comparison]]
+@pytest.mark.parametrize(("name", "rtt"), [c.values[:2] for c in CASES], ids=[c.id for c in CASES])
+def test_near_the_oracle_in_time_without_poll_storms(
+    name: str, rtt: float, figures: dict[tuple[str, float], dict[str, sim.Comparison]]
 ) -> None:
-    sdk, naive = figures[name]["sdk"], figures[name]["naive"]
+    sdk, naive = figures[name, rtt]["sdk"], figures[name, rtt]["naive"]
     assert sdk.median_ratio <= 1.05, (name, sdk.ratios)
-    assert sdk.median_polls <= 2.2, (name, sdk.polls_per_job)
     assert sdk.median_ratio <= naive.median_ratio + 0.01, (name, sdk.ratios, naive.ratios)
     assert sdk.worst_ratio <= 1.10, (name, sdk.ratios)
-    assert sdk.worst_polls <= 2.5, (name, sdk.polls_per_job)
+    assert sdk.worst_polls <= (2.5 if rtt == 0.0 else 3.0), (name, sdk.polls_per_job)
 
 
-@pytest.mark.parametrize("name", [m.name for m in sim.SCENARIOS])
-def test_the_baselines_are_what_they_claim(
-    name: str, figures: dict[str, dict[str, sim.Comparison]]
+@pytest.mark.parametrize(("name", "rtt"), CASES)
+def test_about_two_polls_per_job(
+    name: str, rtt: float, figures: dict[tuple[str, float], dict[str, sim.Comparison]]
 ) -> None:
-    oracle, naive = figures[name]["oracle"], figures[name]["naive"]
+    sdk = figures[name, rtt]["sdk"]
+    assert sdk.median_polls <= 2.2, (name, sdk.polls_per_job)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_baselines_are_what_they_claim(
+    name: str, figures: dict[tuple[str, float], dict[str, sim.Comparison]]
+) -> None:
+    oracle, naive = figures[name, 0.0]["oracle"], figures[name, 0.0]["naive"]
     assert oracle.ratios == (1.0,) * len(SEEDS)
     assert oracle.polls_per_job == (1.0,) * len(SEEDS)
     assert oracle.mean_delay == 0.0
@@ -51,7 +90,7 @@ def test_the_baselines_are_what_they_claim(
 
 
 def test_requests_preference_spends_fewer_polls_for_some_delay() -> None:
-    model = sim.SCENARIOS[0]
+    model = sim.OTHER_LAWS[0]
     clients = {"latency": sim.sdk(), "requests": sim.sdk(PollPolicy(prefer="requests"))}
     out = sim.compare(model, SEEDS, clients)
     assert out["requests"].median_polls <= out["latency"].median_polls - 0.25
@@ -68,6 +107,29 @@ def test_server_job_is_queued_then_idle_then_linear() -> None:
     assert job.status(10.5) == (sim.IN_PROGRESS, 0)
     assert job.status(21.0) == (sim.IN_PROGRESS, 500)
     assert job.status(31.0) == (sim.COMPLETED, 1000)
+
+
+def test_presets_are_the_emulators_own_schedule() -> None:
+    """The virtual server places jobs exactly as the emulator's scheduler does."""
+    import random
+
+    from debitura_async.emulator.latency import JobScheduler, LatencyModel
+
+    server = sim._Server(sim.preset("fifo-2"), seed=5)
+    for _ in range(4):
+        server.submit(0.0)
+    twin = JobScheduler(LatencyModel.preset("fifo-2"), random.Random("5:m"))
+    jitter = random.Random(5)
+    slots = [twin.schedule(now=0.0, rows=1000, jitter_rng=jitter) for _ in range(4)]
+    assert [(j.start, j.end) for j in server.jobs] == [(s.start, s.end) for s in slots]
+    assert server.jobs[2].start == min(server.jobs[0].end, server.jobs[1].end)  # two workers
+
+
+def test_round_trips_delay_answers_and_the_oracle_pays_them_too() -> None:
+    model = replace(sim.preset("guide"), rtt=0.2)
+    oracle = sim.run(model, None, 3)
+    assert 0.1 <= oracle.mean_delay <= 0.3  # it polls at the end; the answer takes a trip
+    assert oracle.polls_per_job == 1.0
 
 
 def test_server_is_a_fifo_pool() -> None:

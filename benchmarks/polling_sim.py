@@ -234,7 +234,7 @@ class _Run:
     def submit(self) -> None:
         trip = self._trip()
         index = self.server.submit(self.now + trip / 2)
-        self._push(self.now + trip, _ACCEPTED, index)
+        self._push(self.now + trip, _ACCEPTED, index, self.now)
 
     def _next_poll(self) -> tuple[int, float] | None:
         if self.planner is None:
@@ -263,7 +263,7 @@ class _Run:
             if self.planner is None:
                 self.oracle_due[key] = job.end
             else:
-                self.planner.add(key, self.model.rows, at)
+                self.planner.add(key, self.model.rows, at, sent=asked)
             return True
         self.in_flight.discard(key)
         status, processed = job.status(asked)

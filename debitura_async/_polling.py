@@ -63,7 +63,9 @@ _WARM_UP = 6  # until so many durations are known, first polls go at half the sh
 _PRICE_LOW, _PRICE_HIGH = 0.05, 1.0  # a poll's price in shares of a typical duration
 _TOLERANCE = 0.04  # an end predicted within this share of a typical duration needs no probe
 _EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
-_EARLY = 0.1  # a job caught before this share of its duration is likely probed
+_CLEAR_CHOICE = 4.0  # one set-up model varying this many times less than the other is clear
+_CLEAR_AFTER = 4  # ... once so many set-up times are measured
+_EARLY = 0.2  # a job caught before this share of its duration is likely probed
 _PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible end
 _TRUST_PRICES = 2.0  # one answer's end is trusted when its spread is under so many polls' price
 _UNSURE_START = 0.02  # a start estimate closer than this (x typical) to the first progress seen
@@ -308,7 +310,10 @@ class PollPlanner:
         the current poll price; while few are known, half the shortest (an answer mid-job is
         worth more than a guess)."""
         if len(self._durations) < _WARM_UP:
-            return 0.5 * self._duration(rows, 0.0)
+            # the first few measured may all be long ones (a heavy tail): never wait longer
+            # than the prior says until more are known
+            shortest = min(self._duration(rows, 0.0), self.policy.prior(rows))
+            return 0.5 * shortest
         key = (self._durations.version, self.economy)
         if self._wait_cache is None or self._wait_cache[0] != key:
             wait = best_first_wait(self._durations.sorted(), self.poll_price(), _EARLY)
@@ -510,12 +515,23 @@ class PollPlanner:
     def _models_disagree(self, job: _Job) -> bool:
         """Would a fixed set-up time and a proportional one predict different ends for this job
         (one answer, early in its work)? Then only a probe tells which holds."""
-        if len(self._offsets) < 3:
+        if len(self._offsets) < 3 or (
+            len(self._offsets) >= _CLEAR_AFTER and self._offset_choice_is_clear()
+        ):
             return False
         ex, alt = self._extrapolate(job), self._extrapolate(job, other=True)
         if ex is None or alt is None or ex.exact:
             return False
         return abs(ex.end - alt.end) > _TOLERANCE * self._duration(job.rows, 0.5)
+
+    def _offset_choice_is_clear(self) -> bool:
+        """One set-up model varies far less than the other over the measured jobs (a fixed
+        set-up time, or one in proportion to the job): exploring the other is not worth polls."""
+        secs = (self._offsets.quantile(0.9) or 0.0) - (self._offsets.quantile(0.1) or 0.0)
+        shares = (self._shares.quantile(0.9) or 0.0) - (self._shares.quantile(0.1) or 0.0)
+        shares *= self._duration(self.policy.reference_rows, 0.5)
+        low, high = sorted((secs, shares))
+        return high > _CLEAR_CHOICE * low
 
     def _validate(self, job: _Job) -> None:
         """Did the one-answer prediction of an explored job hold? Explore less while it does."""

@@ -65,6 +65,7 @@ _TOLERANCE = 0.04  # an end predicted within this share of a typical duration ne
 _EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
 _CLEAR_CHOICE = 4.0  # one set-up model varying this many times less than the other is clear
 _CLEAR_AFTER = 4  # ... once so many set-up times are measured
+_BACKLOG = 16  # so many of our jobs outstanding may queue at any server, pool seen or not
 _EARLY = 0.2  # a job caught before this share of its duration is likely probed
 _PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible end
 _TRUST_PRICES = 2.0  # one answer's end is trusted when its spread is under so many polls' price
@@ -292,12 +293,21 @@ class PollPlanner:
             return None
         t1, k1 = job.points[0]
         typical = self._duration(job.rows, 0.5)
-        if t1 - max(job.start, job.zero_at) >= _UNSURE_START * typical:
-            return None
         setup = bounds[1] * typical if proportional else bounds[1]
         pace = max(typical - setup, 0.0) / max(job.rows, 1)
         implied = t1 - k1 * pace - setup
-        return max(min(implied, job.start), job.accepted)
+        if t1 - max(job.start, job.zero_at) < _UNSURE_START * typical:
+            return max(min(implied, job.start), job.accepted)
+        queue_plausible = self._workers is not None or len(self._jobs) > _BACKLOG
+        if not queue_plausible or t1 - max(job.zero_at, job.accepted) <= 0.5 * typical:
+            return None  # the start is the acceptance, or bracketed by what was seen
+        # Behind a (possible) queue, not seen waiting: its start is a guess. One answer
+        # early in its work magnifies a wrong guess; a duration far from typical says so.
+        share = min(k1 / max(job.rows, 1), 1.0)
+        guessed = setup + max(t1 - job.start - setup, 0.0) / max(share, 1e-9)
+        if 0.5 * typical <= guessed <= 2.0 * typical:
+            return None
+        return max(implied, job.accepted)
 
     def poll_price(self) -> float:
         """What one poll is worth, in seconds of detection delay, at the current economy
@@ -484,9 +494,28 @@ class PollPlanner:
         self._validate(job)
         if len(self._durations) < _WARM_UP and not job.sampled:
             ex = self._extrapolate(job)
-            if ex is not None and (ex.exact or ex.spread <= 0.1 * (ex.end - job.start)):
-                self._durations.add((ex.end - job.start) / self._g(job.rows))
+            if ex is None:
+                return
+            # one answer calibrates only from a start seen closely (else it may have queued)
+            seen_close = now - max(job.accepted, job.zero_at) <= 0.5 * self._duration(job.rows, 0.5)
+            if ex.exact or (seen_close and ex.spread <= 0.1 * (ex.end - job.start)):
+                start = self._measured_start(job)
+                self._durations.add((ex.end - start) / self._g(job.rows))
                 self._calibrated = job.sampled = True
+
+    def _measured_start(self, job: _Job) -> float:
+        """The start a duration counts from: the model's, unless the job's measured pace says
+        its processing began far later (it waited in a queue the model did not know of)."""
+        if len(job.points) < 2:
+            return job.start
+        (t0, k0), (t1, k1) = job.points[-2:]
+        if k1 <= k0 or t1 <= t0:
+            return job.start
+        pace = (t1 - t0) / (k1 - k0)
+        (_, _, high), proportional = self._offset_model()
+        processing = job.rows * pace
+        setup = high / max(1.0 - high, 0.05) * processing if proportional else high
+        return max(job.start, t1 - k1 * pace - setup)
 
     def _fit_workers(self) -> None:
         """The server's apparent parallelism: the pool size whose FIFO starts best explain every
@@ -500,7 +529,7 @@ class PollPlanner:
         (_, _, high), proportional = self._offset_model()
         setup = high * typical if proportional else high
         top = max(self._max_active, 1)
-        skip = top if self._forgotten else 0
+        skip = min(top, len(self._history)) if self._forgotten else 0
         candidates: Iterable[int] = range(top, 0, -1)  # the first time: every pool size
         if self._workers is not None:  # then: near the last fit (pools change little)
             near = range(max(1, self._workers - 2), min(top, self._workers + 2) + 1)
@@ -581,7 +610,7 @@ class PollPlanner:
             ex = self._extrapolate(job)
             end = now if ex is None else min(now, max(ex.end, job.last_poll or ex.end))
             if not job.sampled:
-                self._durations.add((end - job.start) / self._g(job.rows))
+                self._durations.add((end - self._measured_start(job)) / self._g(job.rows))
                 self._calibrated = True
         else:  # found done without a progress answer: it ended some time before now
             # (the model's guess, not `now`: a late end would delay every FIFO successor)
@@ -603,6 +632,7 @@ class PollPlanner:
             job.not_before,
             job.started_by,
             idle_at=job.started_idle,
+            size=self._g(job.rows),
         )
         self._history.append((_order(job, finished=True), entry))
 
@@ -643,7 +673,13 @@ class PollPlanner:
     def _entry(self, job: _Job) -> FifoEntry:
         end = self._predicted_end(job) if job.points else None
         return FifoEntry(
-            job.accepted, None, end, job.not_before, job.started_by, idle_at=job.started_idle
+            job.accepted,
+            None,
+            end,
+            job.not_before,
+            job.started_by,
+            idle_at=job.started_idle,
+            size=self._g(job.rows),
         )
 
     def _clamp(self, job: _Job, due: float) -> float:

@@ -109,6 +109,8 @@ class FifoEntry:
     started_by: float = math.inf
     idle_at: float | None = None
     """First seen InProgress at zero rows: it started shortly before (within its set-up time)."""
+    size: float = 1.0
+    """Its expected duration relative to ``duration`` (a 100-row job is shorter than 1000)."""
 
 
 def fifo_starts(
@@ -122,7 +124,8 @@ def fifo_starts(
 
     Jobs start in acceptance order, each on the first free worker: its start is the latest of its
     acceptance, the previous start, and (with ``workers`` jobs ahead of it still running) the
-    ``workers``-th latest end among the jobs ahead. Unknown ends are taken as start + ``duration``.
+    ``workers``-th latest end among the jobs ahead. Unknown ends are taken as start +
+    ``duration`` x the entry's ``size``.
     ``workers=None``: unbounded (every job starts when accepted, unless seen queued).
     ``blind``: predict every start from the pool alone (ignoring what was seen), to test a
     ``workers`` value against the observations (:func:`fifo_misfit`).
@@ -141,7 +144,7 @@ def fifo_starts(
                 start = min(max(start, entry.not_before), entry.started_by)
         starts.append(start)
         previous = max(previous, start)
-        end = entry.end if entry.end is not None else start + duration
+        end = entry.end if entry.end is not None else start + duration * entry.size
         if workers is not None:
             heapq.heappush(ends, end)
             if len(ends) > workers:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Final
@@ -184,6 +185,7 @@ class JobTracker:
         self._planners: dict[PollPolicy, PollPlanner] = {self.policy: self.planner}
         self._scarcity = 0.0
         self._scarcity_read_at = float("-inf")
+        self._round_trip = float("inf")  # the shortest poll seen: the network's own round trip
         self._limiter = anyio.CapacityLimiter(max_concurrent_polls)
         self.max_poll_failures = max_poll_failures
         self.max_job_age = max_job_age
@@ -220,12 +222,16 @@ class JobTracker:
         policy: PollPolicy | None = None,
         max_age: float | object | None = ...,
         max_poll_failures: int | None = None,
+        submitted_at: float | None = None,
     ) -> JobHandle:
         """Track ``job_id`` (or join whoever tracks it already) and return its handle.
 
         ``poll_interval``: poll this job at a fixed cadence instead of by the planner;
         ``policy``: plan it with this :class:`PollPolicy` (one planner per distinct policy,
-        shared by every job tracked with it; default: the tracker's).
+        shared by every job tracked with it; default: the tracker's); ``submitted_at``: the
+        event loop's time when its submission was sent, if known (jobs whose submissions were
+        in flight together may have reached the server in any order: the planner then orders
+        them by what their polls show).
         Raises :class:`~debitura_async.DuplicateJobIdError` when the job is tracked already for
         another Idempotency-Key: the server gave one job id to two different requests.
         """
@@ -237,6 +243,12 @@ class JobTracker:
             or not poll_interval > 0
         ):
             raise ValueError(f"poll_interval must be a positive number, got {poll_interval!r}")
+        if submitted_at is not None and (
+            isinstance(submitted_at, bool)
+            or not isinstance(submitted_at, int | float)
+            or not math.isfinite(submitted_at)
+        ):
+            raise ValueError(f"submitted_at must be an event loop time, got {submitted_at!r}")
         existing = self._jobs.get(job_id)
         if existing is not None:
             known, new = existing.idempotency_key, idempotency_key
@@ -276,7 +288,9 @@ class JobTracker:
                 planner = PollPlanner(policy, scarcity=self._scarcity)
                 self._planners[policy or self.policy] = planner
             handle._planner = planner
-            planner.add(job_id, rows if rows is not None else planner.policy.reference_rows, now)
+            sent = submitted_at if submitted_at is not None and submitted_at <= now else None
+            size = rows if rows is not None else planner.policy.reference_rows
+            planner.add(job_id, size, now, sent=sent)
         self._ensure_running()
         self._wake.set()
         return handle
@@ -466,11 +480,18 @@ class JobTracker:
             if status.is_terminal and handle._last_sent is not None:
                 handle.detection_delay = now - handle._last_sent
             handle._last_sent = sent
-            # The answer describes the job somewhere between send and receipt: the midpoint.
-            self._observed(handle, status, (sent + now) / 2)
+            self._observed(handle, status, self._answered_at(sent, now))
         finally:
             self._polling.pop(job_id, None)
             self._wake.set()
+
+    def _answered_at(self, sent: float, received: float) -> float:
+        """When the server looked at the job: the midpoint of the round trip, unless the poll
+        took far longer than the shortest one seen. Then it waited on this side (a connection,
+        the event loop) before it left, and the answer is about one round trip old."""
+        elapsed = max(received - sent, 0.0)
+        self._round_trip = min(self._round_trip, elapsed)
+        return max(sent + elapsed / 2, received - self._round_trip / 2)
 
     def _failed(
         self, handle: JobHandle, exc: DebituraError, now: float, limit: int, count: int

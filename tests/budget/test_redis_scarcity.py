@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 
+import anyio
 import pytest
 import redis.asyncio as aioredis
 
@@ -16,7 +17,7 @@ from debitura_async.emulator import Emulator, EmulatorConfig
 from debitura_async.redis_budget import RedisBudget
 
 from ._multi import Worker
-from ._redis_server import RedisServer
+from ._redis_server import RedisServer, log_stamps
 
 KEY = "pk_live_SECRET-scarcity-key-0123456789"
 TEN = [RateLimit(10, 60.0)]
@@ -60,6 +61,17 @@ async def reading(budget: RedisBudget, clock: Clock | None = None) -> float:
     return budget.scarcity()
 
 
+async def held(server: RedisServer, api_key: str, count: int) -> None:
+    """Wait until the key's shared log holds ``count`` reservations (another process's)."""
+    raw = aioredis.Redis.from_url(server.url)
+    try:
+        with anyio.fail_after(30.0):
+            while len(await log_stamps(raw, api_key)) < count:  # noqa: ASYNC110 - another process
+                await asyncio.sleep(0.02)
+    finally:
+        await raw.aclose()
+
+
 async def evalsha_calls(raw: aioredis.Redis) -> int:
     stats = await raw.info("commandstats")
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
@@ -75,7 +87,8 @@ async def raw(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 async def test_own_acquires_show_at_once_without_another_round_trip(
     redis_server: RedisServer, raw: aioredis.Redis
 ) -> None:
-    async with make(redis_server) as budget:
+    clock = Clock()  # still: the reading never ages past a second, whatever the machine's load
+    async with make(redis_server, monotonic=clock) as budget:
         for _ in range(4):
             await budget.acquire()
         before = await evalsha_calls(raw)
@@ -131,8 +144,8 @@ async def test_another_process_on_the_key_raises_the_scarcity(redis_server: Redi
     try:
         async with make(redis_server, monotonic=clock) as mine:
             assert await reading(mine) == 0.0
-            ready = await holder.read()
-            assert ready["done"] == 7
+            assert (await holder.read())["ready"]
+            await held(redis_server, KEY, 7)
             assert await reading(mine, clock) == pytest.approx(0.7)
     finally:
         await holder.close()
@@ -232,7 +245,8 @@ async def test_a_client_on_the_key_polls_as_if_requests_were_scarce(
             }
         )
         try:
-            assert (await holder.read())["done"] == 85
+            assert (await holder.read())["ready"]
+            await held(redis_server, emu.api_key, 85)
             budget = make(redis_server, limits, api_key=emu.api_key)
             try:
                 async with DebituraClient(

@@ -45,6 +45,7 @@ __all__ = [
     "budget_from_url",
     "steady_wall_clock",
     "window_rules",
+    "windows_scarcity",
 ]
 
 BUDGET_URL_ENV: Final = "DEBITURA_BUDGET_URL"
@@ -143,6 +144,27 @@ def window_rules(limits: Sequence[RateLimit], *, safety: float = 0.02) -> tuple[
         else:
             rules.append(Rule(lim.requests, lim.per * (1 + safety) + lim.segment, False, 0.0, 0.0))
     return tuple(rules)
+
+
+def windows_scarcity(counts: Sequence[int], rules: Sequence[Rule], *, paused: bool) -> float:
+    """How scarce requests are, 0..1: the share of the fullest window in use (``counts``: what
+    each of ``rules`` holds now, as :meth:`Windows.in_window` counts), or 1 while a 429 pause
+    holds sends back. The poll planner spends fewer polls as it rises.
+
+    The one rule behind ``RequestBudget.scarcity()`` and ``RedisBudget.scarcity()``.
+
+    >>> rules = window_rules([RateLimit(100, 60.0), RateLimit(1_000, 3_600.0, fixed=True)])
+    >>> windows_scarcity((25, 500), rules, paused=False)
+    0.5
+    >>> windows_scarcity((0, 0), rules, paused=True)
+    1.0
+    """
+    if len(counts) != len(rules):
+        raise ValueError(f"{len(counts)} counts for {len(rules)} rules")
+    if paused:
+        return 1.0
+    shares = (max(0, count) / rule.limit for count, rule in zip(counts, rules, strict=True))
+    return min(1.0, max(shares, default=0.0))
 
 
 _MAX_ROUNDS: Final = 100
@@ -266,6 +288,11 @@ class Budget(Protocol):
     ``acquire`` is awaited before every attempt of every request and returns when it may be sent;
     ``pause`` is awaited after a 429 with the server's wait in seconds, and holds back every
     later send of everything sharing the budget; ``status`` is a cheap snapshot for displays.
+
+    Optional, not part of the protocol check: ``scarcity() -> float`` in [0, 1], how scarce the
+    key's requests are (:func:`windows_scarcity`); the job tracker reads it at most once a
+    second to spend fewer polls as it rises. It must be cheap (no I/O) and must not raise. A
+    budget without it reads as 0 (requests plentiful).
     """
 
     async def acquire(self) -> None: ...
@@ -357,13 +384,12 @@ class RequestBudget:
 
     def scarcity(self) -> float:
         """How much of the tightest window is in use now, 0..1 (1 also while paused by a 429):
-        the poll planner spends fewer polls as it rises."""
+        the poll planner spends fewer polls as it rises (see :func:`windows_scarcity`)."""
         now = self._clock()
-        if self._windows.paused_until > now:
-            return 1.0
-        counts = self._windows.in_window(now)
-        rules = self._windows.rules
-        return max((c / r.limit for c, r in zip(counts, rules, strict=True)), default=0.0)
+        windows = self._windows
+        return windows_scarcity(
+            windows.in_window(now), windows.rules, paused=windows.paused_until > now
+        )
 
     async def aclose(self) -> None:
         """Nothing to close (there for symmetry with ``RedisBudget``)."""

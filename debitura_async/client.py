@@ -12,10 +12,8 @@ Foreign exceptions are translated here, at one boundary (:meth:`DebituraClient._
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
-import random
 import time
 import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping
@@ -26,9 +24,8 @@ from urllib.parse import quote
 
 import aiohttp
 import attrs
-import stamina
 
-from . import _case_calls, _retry, _retry_log, _validate, _wire
+from . import _case_calls, _client_send, _validate, _wire
 from . import hooks as _hooks
 from . import ingest as _ingest
 from ._budget import Budget, RequestBudget
@@ -41,10 +38,8 @@ from ._client_config import (
     _check_header_value,
     _check_queued,
     _Default,
-    _retry_reason,
     _Secret,
     check_client_options,
-    error_for,
 )
 from ._options import IngestKwargs
 from ._polling import PollPolicy
@@ -53,8 +48,6 @@ from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
 from ._version import __version__
 from .errors import (
     ConfigurationError,
-    DebituraError,
-    RateLimitError,
     ValidationError,
 )
 from .ingest import Ingestion, RowInput
@@ -73,8 +66,6 @@ from .models import (
 from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
 
 __all__ = ["DEFAULT_BASE_URL", "DebituraClient", "RequestStats", "Timeout"]
-
-logger = logging.getLogger("debitura_async")
 
 DEFAULT_BASE_URL: Final = "https://collectionpartner-api.debitura.com"
 API_KEY_ENV: Final = "DEBITURA_API_KEY"
@@ -493,122 +484,18 @@ class DebituraClient:
         job_id: uuid.UUID | None = None,
         counters: RequestStats | None = None,
     ) -> tuple[int, bytes]:
-        """One logical call: attempts with retries, all with the same headers and body.
+        """One logical call: attempts with retries, all with the same headers and body
+        (:mod:`debitura_async._client_send`).
 
         ``counters``: a caller's own tally (an ingestion run's), counted besides ``self.stats``.
         """
-        if self._closed:
-            raise RuntimeError("this DebituraClient is closed")
-        headers = dict(self._headers)
-        headers["XApiKey"] = self._api_key.reveal()
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        tallies = (self.stats,) if counters is None else (self.stats, counters)
-        policy = self.retry_policy
-        retry_number = 0
-
-        def backoff_hook(exc: Exception) -> bool | float:
-            delay = _retry.retry_delay(
-                exc,
-                retry_number + 1,
-                policy,
-                rand=random.random(),  # noqa: S311 - jitter, not cryptography
-                idempotent=idempotent,
-            )
-            if delay is not None and retry_number < policy.max_retries:
-                self._retry_wait = (retry_number + 1, time.monotonic() + delay, _retry_reason(exc))
-            return False if delay is None else delay
-
-        _retry_log.install()
-        with _retry_log.ours(method, path):
-            async for attempt in stamina.retry_context(
-                on=backoff_hook,
-                attempts=policy.max_retries + 1,
-                timeout=policy.timeout,
-            ):
-                with attempt:
-                    retry_number = attempt.num - 1
-                    if retry_number:
-                        for tally in tallies:
-                            tally.retries += 1
-                    answer = await self._send_once(
-                        method,
-                        path,
-                        headers,
-                        body,
-                        attempt=attempt.num,
-                        job_id=job_id,
-                        tallies=tallies,
-                    )
-                    self._retry_wait = None
-                    return answer
-        raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
-
-    async def _send_once(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        *,
-        attempt: int,
-        job_id: uuid.UUID | None,
-        tallies: tuple[RequestStats, ...],
-    ) -> tuple[int, bytes]:
-        if self.budget is not None:
-            await self.budget.acquire()
-        hooks = self.event_hooks
-        if hooks["request"]:
-            await _hooks.emit_request(hooks["request"], method, path, attempt, job_id)
-        for tally in tallies:
-            tally.requests += 1
-            if method == "POST":
-                tally.posts += 1
-            else:
-                tally.gets += 1
-        started = time.monotonic()
-        try:
-            response = await self._transport.send(method, self.base_url + path, headers, body)
-        except DebituraError as error:
-            for tally in tallies:
-                tally.errors += 1
-            if hooks["response"]:
-                await _hooks.emit_response(
-                    hooks["response"], method, path, attempt, started, job_id, None, error
-                )
-            logger.debug(
-                "%s %s -> %s attempt=%d elapsed=%.3fs",
-                method,
-                path,
-                type(error).__name__,
-                attempt,
-                time.monotonic() - started,
-            )
-            raise
-        status = response.status
-        logger.debug(
-            "%s %s -> %d attempt=%d elapsed=%.3fs",
+        return await _client_send.call(
+            self,
             method,
             path,
-            status,
-            attempt,
-            time.monotonic() - started,
+            body=body,
+            idempotency_key=idempotency_key,
+            idempotent=idempotent,
+            job_id=job_id,
+            counters=counters,
         )
-        failure = error_for(response, method=method, path=path, job_id=job_id)
-        if failure is not None:
-            for tally in tallies:
-                tally.errors += 1
-        if isinstance(failure, RateLimitError):
-            for tally in tallies:
-                tally.rate_limited += 1
-            if self.budget is not None and failure.retry_after is not None:
-                await self.budget.pause(min(failure.retry_after, self.retry_policy.max_retry_after))
-        if hooks["response"]:
-            await _hooks.emit_response(
-                hooks["response"], method, path, attempt, started, job_id, status, failure
-            )
-        if failure is not None:
-            raise failure
-        return status, response.body

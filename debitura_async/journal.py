@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Self
 
 import anyio
 import attrs
@@ -61,11 +61,22 @@ from ._journal_records import (
     _create_private,
     _fsync_dir,
     _iso,
-    _parse_iso,
     _utcnow,
     result_from_json,
     result_to_json,
     set_commit_hooks,
+)
+from ._journal_sql import (
+    SCHEMA_VERSION,
+    Transaction,
+    batch_records,
+    create_schema,
+    finish_batch,
+    holds_run,
+    keep_rejections,
+    read_run,
+    run_from_row,
+    submit_batch,
 )
 from .errors import DebituraError
 from .models import JobOutcome, JobResult
@@ -86,54 +97,7 @@ __all__ = [
     "set_commit_hooks",
 ]
 
-SCHEMA_VERSION: Final = 1
-
 LineSpan = Callable[[int, int], tuple[int, int]]
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS run (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    run_id TEXT NOT NULL,
-    input_path TEXT NOT NULL,
-    input_size INTEGER NOT NULL,
-    input_sha256 TEXT NOT NULL,
-    base_url TEXT NOT NULL,
-    batch_size INTEGER NOT NULL,
-    settings TEXT NOT NULL,
-    validated_at TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    completed_at TEXT,
-    summary TEXT
-);
-CREATE TABLE IF NOT EXISTS batches (
-    idempotency_key TEXT PRIMARY KEY,
-    batch_index INTEGER NOT NULL,
-    first_position INTEGER NOT NULL,
-    last_position INTEGER NOT NULL,
-    first_line INTEGER,
-    last_line INTEGER,
-    row_count INTEGER NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('submitting', 'accepted', 'finished')),
-    job_id TEXT,
-    outcome TEXT,
-    rows_succeeded INTEGER,
-    rows_failed INTEGER,
-    result TEXT,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rejections (
-    idempotency_key TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    line INTEGER,
-    reasons TEXT NOT NULL,
-    PRIMARY KEY (idempotency_key, position)
-);
-"""
 
 
 class JournalError(DebituraError):
@@ -190,13 +154,6 @@ class JournalStore:
             raise JournalError(f"{path}: SQLite cannot use WAL mode here")
         return conn
 
-    @staticmethod
-    def _holds_run(conn: sqlite3.Connection) -> bool:
-        table = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run'"
-        ).fetchone()
-        return table is not None and conn.execute("SELECT 1 FROM run").fetchone() is not None
-
     @classmethod
     def create(cls, path: str | Path, run: RunInfo) -> JournalStore:
         """Start a journal for a new run; refuses a file that already holds a run.
@@ -213,7 +170,7 @@ class JournalStore:
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"cannot create journal {str(p)!r}: {exc}") from None
         try:
-            held = cls._holds_run(conn)
+            held = holds_run(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise JournalError(f"cannot create journal {str(p)!r}: {exc}") from None
@@ -223,30 +180,7 @@ class JournalStore:
         store = cls(p, conn, run)
         try:
             with store._transaction("create"):
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value)"
-                    " VALUES ('schema_version', ?), ('tool', ?)",
-                    (str(SCHEMA_VERSION), "debitura-async"),
-                )
-                conn.execute(
-                    "INSERT INTO run (id, run_id, input_path, input_size, input_sha256, base_url,"
-                    " batch_size, settings, validated_at, created_at, attempts)"
-                    " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                    (
-                        run.run_id,
-                        run.input.path,
-                        run.input.size,
-                        run.input.sha256,
-                        run.base_url,
-                        run.batch_size,
-                        orjson.dumps(dict(run.settings), option=orjson.OPT_SORT_KEYS).decode(),
-                        _iso(run.validated_at),
-                        _iso(run.created_at),
-                    ),
-                )
+                create_schema(conn, run)
             store.checkpoint()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -275,7 +209,7 @@ class JournalStore:
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{str(p)!r} is not a debitura-async journal ({exc})") from None
         try:
-            return cls._holds_run(conn)
+            return holds_run(conn)
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{str(p)!r} is not a debitura-async journal ({exc})") from None
         finally:
@@ -292,39 +226,23 @@ class JournalStore:
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{str(p)!r} is not a debitura-async journal ({exc})") from None
         try:
-            row = conn.execute(
-                "SELECT run_id, input_path, input_size, input_sha256, base_url, batch_size,"
-                " settings, validated_at, created_at, attempts, completed_at FROM run WHERE id = 1"
-            ).fetchone()
-            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            row, version = read_run(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise JournalError(f"{str(p)!r} is not a debitura-async journal ({exc})") from None
         if row is None or version is None:
             conn.close()
             raise JournalError(f"{str(p)!r} holds no run (an interrupted start?); delete it")
-        if int(version[0]) != SCHEMA_VERSION:
+        if int(version) != SCHEMA_VERSION:
             conn.close()
             raise JournalError(
-                f"{str(p)!r} was written by another version (schema {version[0]}, this is"
+                f"{str(p)!r} was written by another version (schema {version}, this is"
                 f" {SCHEMA_VERSION})"
             )
-        validated_at = _parse_iso(row[7])
-        created_at = _parse_iso(row[8])
-        if validated_at is None or created_at is None:  # pragma: no cover - NOT NULL columns
+        run = run_from_row(row)
+        if run is None:  # pragma: no cover - NOT NULL columns
             conn.close()
             raise JournalError(f"{str(p)!r}: the run record is damaged")
-        run = RunInfo(
-            run_id=row[0],
-            input=InputIdentity(path=row[1], size=int(row[2]), sha256=row[3]),
-            base_url=row[4],
-            batch_size=int(row[5]),
-            settings=orjson.loads(row[6]),
-            validated_at=validated_at,
-            created_at=created_at,
-            attempts=int(row[9]),
-            completed_at=_parse_iso(row[10]),
-        )
         return cls(p, conn, run)
 
     def close(self) -> None:
@@ -343,30 +261,8 @@ class JournalStore:
 
     # -- transactions --------------------------------------------------------------------------
 
-    class _Tx:
-        def __init__(self, store: JournalStore, step: Step) -> None:
-            self.store = store
-            self.step = step
-
-        def __enter__(self) -> None:
-            self.store._conn.execute("BEGIN IMMEDIATE")
-
-        def __exit__(
-            self,
-            exc_type: type[BaseException] | None,
-            exc: BaseException | None,
-            tb: TracebackType | None,
-        ) -> None:
-            conn = self.store._conn
-            if exc_type is not None:
-                conn.execute("ROLLBACK")
-                return
-            self.store._crash.before_commit(self.step)
-            conn.execute("COMMIT")
-            self.store._crash.after_commit()
-
-    def _transaction(self, step: Step) -> JournalStore._Tx:
-        return JournalStore._Tx(self, step)
+    def _transaction(self, step: Step) -> Transaction:
+        return Transaction(self._conn, self._crash, step)
 
     # -- resuming ------------------------------------------------------------------------------
 
@@ -426,24 +322,8 @@ class JournalStore:
         lines: tuple[int, int] | None = None,
     ) -> None:
         """The batch is about to be POSTed with this key (never downgrades a later state)."""
-        first_line, last_line = lines if lines is not None else (None, None)
         with self._transaction("submitting"):
-            self._conn.execute(
-                "INSERT INTO batches (idempotency_key, batch_index, first_position,"
-                " last_position, first_line, last_line, row_count, state, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'submitting', ?)"
-                " ON CONFLICT (idempotency_key) DO UPDATE SET updated_at = excluded.updated_at",
-                (
-                    idempotency_key,
-                    batch.index,
-                    batch.first_position,
-                    batch.last_position,
-                    first_line,
-                    last_line,
-                    len(batch),
-                    _iso(_utcnow()),
-                ),
-            )
+            submit_batch(self._conn, batch, idempotency_key, lines, _iso(_utcnow()))
 
     def batch_accepted(self, idempotency_key: str, job_id: uuid.UUID) -> None:
         """The server answered 202 with this job id."""
@@ -471,49 +351,10 @@ class JournalStore:
         )
         if partial:
             with self._transaction("rejected"):
-                self._conn.executemany(
-                    "INSERT INTO rejections (idempotency_key, position, line, reasons)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET reasons = excluded.reasons",
-                    [
-                        (
-                            key,
-                            r.position,
-                            None if lines is None else lines[0],
-                            orjson.dumps(list(r.problems)).decode(),
-                        )
-                        for r in result.rejected_rows
-                    ],
-                )
+                keep_rejections(self._conn, key, result, lines)
             return
-        first_line, last_line = lines if lines is not None else (None, None)
         with self._transaction("finished"):
-            self._conn.execute(
-                "INSERT INTO batches (idempotency_key, batch_index, first_position,"
-                " last_position, first_line, last_line, row_count, state, job_id, outcome,"
-                " rows_succeeded, rows_failed, result, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'finished', ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (idempotency_key) DO UPDATE SET state = 'finished',"
-                " job_id = excluded.job_id, outcome = excluded.outcome,"
-                " rows_succeeded = excluded.rows_succeeded, rows_failed = excluded.rows_failed,"
-                " result = excluded.result, updated_at = excluded.updated_at,"
-                " first_line = coalesce(batches.first_line, excluded.first_line),"
-                " last_line = coalesce(batches.last_line, excluded.last_line)",
-                (
-                    key,
-                    result.batch_index if result.batch_index is not None else -1,
-                    result.first_position,
-                    result.last_position,
-                    first_line,
-                    last_line,
-                    result.row_count,
-                    None if result.job_id is None else str(result.job_id),
-                    result.outcome.value,
-                    result.rows_succeeded,
-                    result.rows_failed,
-                    result_to_json(result).decode(),
-                    now,
-                ),
-            )
+            finish_batch(self._conn, key, result, lines, now)
 
     def mark_complete(self, summary: Mapping[str, Any]) -> None:
         """Every row of the input has a terminal outcome."""
@@ -528,28 +369,7 @@ class JournalStore:
     # -- reading -------------------------------------------------------------------------------
 
     def batches(self) -> list[BatchRecord]:
-        rows = self._conn.execute(
-            "SELECT idempotency_key, batch_index, first_position, last_position, first_line,"
-            " last_line, row_count, state, job_id, outcome, rows_succeeded, rows_failed"
-            " FROM batches ORDER BY first_position, batch_index"
-        ).fetchall()
-        return [
-            BatchRecord(
-                idempotency_key=r[0],
-                batch_index=r[1],
-                first_position=r[2],
-                last_position=r[3],
-                first_line=r[4],
-                last_line=r[5],
-                row_count=r[6],
-                state=r[7],
-                job_id=None if r[8] is None else uuid.UUID(r[8]),
-                outcome=None if r[9] is None else JobOutcome(r[9]),
-                rows_succeeded=r[10],
-                rows_failed=r[11],
-            )
-            for r in rows
-        ]
+        return batch_records(self._conn)
 
     def state_counts(self) -> dict[str, tuple[int, int]]:
         """``{state: (batches, rows)}``."""

@@ -7,7 +7,8 @@ Every acquire runs one Lua script (atomic) that applies every window of
 own clock (``TIME``), and reserves the earliest allowed slot in FIFO order: the caller sleeps
 until then on its own monotonic clock. A 429 seen by any process sets a pause key that every
 process honours. Keys are named after a hash of the API key (``debitura:budget:{<hash>}:...``);
-the key itself is never sent to Redis.
+the key itself is never sent to Redis. The script's reply also carries each window's count, so
+:meth:`RedisBudget.scarcity` reflects every process's traffic without a round trip of its own.
 
 Failure modes (see ``docs/budget.md``):
 
@@ -24,6 +25,7 @@ Failure modes (see ``docs/budget.md``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -50,6 +52,7 @@ from ._budget import (
     RateLimit,
     Rule,
     window_rules,
+    windows_scarcity,
 )
 from .errors import ConfigurationError
 
@@ -64,11 +67,35 @@ _UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
 _REFUSED = (RedisAuthenticationError, RedisAuthorizationError, RedisNoPermissionError)
 """Redis answered, and said no: a configuration error, not an outage (no waiting, no fallback)."""
 
+# How many reservations each rule counts at ``now`` (``Windows.in_window``'s rule), from the rules
+# in ARGV starting at index b: n, then 5 per rule (limit, length, fixed 0/1, margin, offset).
+_COUNTS_LUA: Final = """
+local function f(x) return string.format('%.17g', x) end
+local function window_counts(b, now)
+  local out = {}
+  for i = 0, tonumber(ARGV[b]) - 1 do
+    local j = b + 1 + 5 * i
+    local length = tonumber(ARGV[j + 1])
+    if ARGV[j + 2] == '1' then
+      local margin, offset = tonumber(ARGV[j + 3]), tonumber(ARGV[j + 4])
+      local start = offset + math.floor((now - offset) / length) * length
+      out[#out + 1] = redis.call('ZCOUNT', KEYS[1], f(start - margin),
+                                 '(' .. f(start + length + margin))
+    else
+      out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. f(now - length), '+inf')
+    end
+  end
+  return out
+end
+"""
+
 # KEYS: log (zset of send times), paused (string), gen (string)
 # ARGV: horizon, member, release member or "", fresh generation, n rules, then 5 per rule:
 #       limit, length, fixed (0/1), margin, offset
-_RESERVE_LUA: Final = """
-local function f(x) return string.format('%.17g', x) end
+# Returns {at, now, gen, paused until, then each rule's count at now (the slot included)}.
+_RESERVE_LUA: Final = (
+    _COUNTS_LUA
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local horizon = tonumber(ARGV[1])
@@ -117,8 +144,25 @@ redis.call('ZADD', KEYS[1], f(at), ARGV[2])
 local ttl = math.ceil((at - now + horizon) * 1000) + 60000
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
-return {f(at), f(now), gen, f(paused)}
+return {f(at), f(now), gen, f(paused), unpack(window_counts(5, now))}
 """
+)
+
+# KEYS: log, paused. ARGV: n rules, then 5 per rule (as above). Reads only.
+# Returns {now, paused until, then each rule's count at now}.
+_WINDOWS_LUA: Final = (
+    _COUNTS_LUA
+    + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+return {f(now), f(paused), unpack(window_counts(1, now))}
+"""
+)
+
+_WINDOWS_MAX_AGE: Final = 1.0
+"""Seconds a reading of the shared windows is used for :meth:`RedisBudget.scarcity` before it
+reads them again (in the background, at most once per this many seconds)."""
 
 # KEYS: paused. ARGV: seconds. Returns {paused_until, now}.
 _PAUSE_LUA: Final = """
@@ -206,6 +250,7 @@ class RedisBudget:
     ) -> None:
         self.limits: tuple[RateLimit, ...] = tuple(limits)
         rules = _checked_rules(api_key, self.limits, safety, unavailable_timeout)
+        self._rules = rules
         self._horizon = max(rule.horizon for rule in rules)
         self._rule_args: list[str] = [str(len(rules))]
         for rule in rules:
@@ -223,6 +268,7 @@ class RedisBudget:
         self._reserve = redis.register_script(_RESERVE_LUA)
         self._pause = redis.register_script(_PAUSE_LUA)
         self._seed = redis.register_script(_SEED_LUA)
+        self._read_windows = redis.register_script(_WINDOWS_LUA)
         self.unavailable_timeout = unavailable_timeout
         self.fallback = fallback
         self._sleep = sleep
@@ -235,6 +281,11 @@ class RedisBudget:
         self._snapshot = (0.0, 0.0, 0.0)  # (monotonic, next slot in, paused for) at last reply
         self._degraded = False
         self._next_probe = 0.0
+        # The shared windows as last read: (monotonic, Redis time, each rule's count).
+        self._windows: tuple[float, float, tuple[int, ...]] = (-math.inf, 0.0, (0,) * len(rules))
+        self._windows_tried = -math.inf
+        self._windows_task: asyncio.Task[None] | None = None
+        self._last_scarcity = 0.0
         self.acquired = 0
         self.waited = 0.0
         self.fallback_acquired = 0
@@ -274,6 +325,11 @@ class RedisBudget:
         return f"RedisBudget({shown})"
 
     async def aclose(self) -> None:
+        task, self._windows_task = self._windows_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._owns_redis:
             await self._redis.aclose()
 
@@ -335,6 +391,64 @@ class RedisBudget:
             acquired=self.acquired + self.fallback_acquired,
             waited=self.waited,
         )
+
+    def scarcity(self) -> float:
+        """How scarce the key's requests are, 0..1, across every process sharing it (the
+        :func:`~debitura_async._budget.windows_scarcity` of the shared windows; 1 while paused).
+
+        No I/O: the windows as the last Redis reply showed them (each acquire's script returns
+        them), read again in the background when that is older than a second. While Redis cannot
+        be read it is the last value known (0 before any); while the fallback budget is in use,
+        the fallback's own scarcity if it has one. Never raises.
+        """
+        try:
+            value = self._scarcity_now()
+        except Exception as exc:  # noqa: BLE001 - a reading for the planner must never fail it
+            logger.debug("budget: scarcity unavailable (%s)", type(exc).__name__)
+            return self._last_scarcity
+        self._last_scarcity = value
+        return value
+
+    def _scarcity_now(self) -> float:
+        now = self._monotonic()
+        if self._degraded and self.fallback is not None:
+            reading = getattr(self.fallback, "scarcity", None)
+            if callable(reading):
+                return min(1.0, max(0.0, float(reading())))
+            return self._last_scarcity
+        seen, redis_now, counts = self._windows
+        if now - seen >= _WINDOWS_MAX_AGE:
+            self._refresh_windows(now)
+        paused = self.status().paused_for > 0 or self._paused_until > redis_now + (now - seen)
+        return windows_scarcity(counts, self._rules, paused=paused)
+
+    def _refresh_windows(self, now: float) -> None:
+        """Start one background read of the windows (at most one at a time, one a second)."""
+        if now - self._windows_tried < _WINDOWS_MAX_AGE:
+            return
+        if self._windows_task is not None and not self._windows_task.done():
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # called outside the event loop: the last reading stays
+            return
+        self._windows_tried = now
+        self._windows_task = asyncio.create_task(self._read_windows_once())
+
+    async def _read_windows_once(self) -> None:
+        try:
+            raw = await self._read_windows(keys=self._keys[:2], args=self._rule_args)
+            redis_now, paused = float(_decode(raw[0])), float(_decode(raw[1]))
+            self._note_windows(redis_now, raw[2:])
+        except Exception as exc:  # noqa: BLE001 - down, slow, refused: the last reading stays
+            logger.debug("budget: could not read the shared windows (%s)", type(exc).__name__)
+            return
+        self._paused_until = max(self._paused_until, paused)
+
+    def _note_windows(self, redis_now: float, raw_counts: Sequence[Any]) -> None:
+        counts = tuple(int(_decode(c)) for c in raw_counts)
+        if len(counts) == len(self._rules):
+            self._windows = (self._monotonic(), redis_now, counts)
 
     # -- Redis ---------------------------------------------------------------------------------
 
@@ -399,6 +513,7 @@ class RedisBudget:
                 continue
             self._gen = gen
             self._paused_until = max(self._paused_until, paused)
+            self._note_windows(now, raw[4:])
             self._remember(at, now, member)
             self._snapshot = (self._monotonic(), at - now, max(0.0, paused - now))
             return at, now, member

@@ -25,20 +25,35 @@ time, so a request never costs O(all jobs).
 from __future__ import annotations
 
 import bisect
-import enum
-import hashlib
 import heapq
 import random
-import re
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import attrs
-import orjson
 
+from ._jobs import Job as _Job
+from ._jobs import check_batch
+from ._notes import NoteIndex, check_note_body
+from ._values import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_ROWS,
+    Accepted,
+    ApiProblem,
+    JobFaults,
+    JobStatus,
+    JobView,
+    Note,
+    canonical_hash,
+    case_reference,
+    format_datetime,
+    parse_datetime,
+    partner_profile,
+)
 from .config import EmulatorConfig, FaultKind, Partner, World
 from .latency import JobScheduler
 from .oracle import ScheduledJob
@@ -56,237 +71,11 @@ __all__ = [
     "JobView",
     "Note",
     "RateLimiter",
+    "canonical_hash",
+    "case_reference",
     "format_datetime",
     "parse_datetime",
 ]
-
-MAX_ROWS: Final = 1000
-MAX_DESCRIPTION_LENGTH: Final = 10_000
-MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255
-
-_ROW_FIELDS: Final = frozenset({"type", "caseId", "description", "eventDate", "externalRef"})
-_BATCH_FIELDS: Final = frozenset({"rows"})
-_NOTE_FIELDS: Final = frozenset({"description", "eventDate"})
-# System.Text.Json reads a Guid only in the hyphenated "D" format (36 characters).
-_UUID_D: Final = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-_MASK128: Final = (1 << 128) - 1
-# Odd 128-bit constant: note ids derived from (job id, row index) look unrelated.
-_SPREAD: Final = 0x9E3779B97F4A7C15F39CC0605CEDC835
-
-# rows, failed row indices, (index, eventDate) of rows dated after submission, case keys, dates
-_CheckedBatch = tuple[
-    list[Any],
-    list[int],
-    list[tuple[int, datetime]],
-    list[str] | None,
-    list[datetime | None] | None,
-]
-
-
-class JobStatus(enum.IntEnum):
-    """Debitura's ``AsyncJobStatus``; 2, 3 and 4 are terminal."""
-
-    QUEUED = 0
-    IN_PROGRESS = 1
-    COMPLETED = 2
-    COMPLETED_WITH_ERRORS = 3
-    FAILED = 4
-
-
-def parse_datetime(value: str) -> datetime | None:
-    """An ISO 8601 date-time as an aware datetime (naive input is taken as UTC), else ``None``.
-
-    >>> parse_datetime("2026-02-01T09:30:00Z").isoformat()
-    '2026-02-01T09:30:00+00:00'
-    >>> parse_datetime("yesterday") is None
-    True
-    """
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def format_datetime(value: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and a ``Z``.
-
-    >>> format_datetime(datetime(2026, 2, 1, 9, 30, tzinfo=UTC))
-    '2026-02-01T09:30:00.000Z'
-    """
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def canonical_hash(document: object) -> bytes:
-    """SHA-256 of the parsed JSON with sorted keys: whitespace and key order do not count."""
-    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).digest()
-
-
-@attrs.frozen(kw_only=True)
-class ApiProblem:
-    """An error answer: status plus the ``ApiErrorResponseDto`` fields (rendered by the app)."""
-
-    status: int
-    error: str
-    message: str
-    business_errors: tuple[tuple[str, str], ...] = ()
-
-    def body(self) -> dict[str, Any]:
-        """The ``ApiErrorResponseDto`` body: ``{error, message, businessErrors}``."""
-        return {
-            "error": self.error,
-            "message": self.message,
-            "businessErrors": [
-                {"type": kind, "message": text, "solutionUrl": None}
-                for kind, text in self.business_errors
-            ],
-        }
-
-    @classmethod
-    def validation(cls, problems: Iterable[str]) -> ApiProblem:
-        items = tuple(problems)
-        if len(items) == 1:
-            message = items[0]
-        else:
-            message = f"{len(items)} validation errors; first: {items[0]}"
-        return cls(
-            status=400,
-            error="validation_error",
-            message=message,
-            business_errors=tuple(("ValidationError", p) for p in items),
-        )
-
-    @classmethod
-    def simple(cls, status: int, error: str, kind: str, message: str) -> ApiProblem:
-        return cls(status=status, error=error, message=message, business_errors=((kind, message),))
-
-    @classmethod
-    def not_found(cls, message: str) -> ApiProblem:
-        return cls.simple(404, "not_found", "NotFound", message)
-
-
-@attrs.frozen(kw_only=True)
-class Accepted:
-    """A 202 for ``POST /ingestion-jobs``; ``replayed`` when served from the idempotency store."""
-
-    job_id: uuid.UUID
-    rows_queued: int
-    replayed: bool = False
-
-    def body(self) -> dict[str, Any]:
-        return {"jobId": str(self.job_id), "rowsQueued": self.rows_queued}
-
-
-@attrs.frozen(kw_only=True)
-class JobFaults:
-    """Job-level faults decided for a job at the moment it is created."""
-
-    fail: bool = False
-    vanish_after: float | None = None
-
-
-@attrs.frozen(kw_only=True)
-class JobView:
-    """A job's observable state at some ``now``."""
-
-    status: JobStatus
-    rows_total: int
-    rows_succeeded: int
-    rows_failed: int
-
-    def as_dict(self) -> dict[str, int]:
-        """The ``IngestionJobStatusResponse`` body."""
-        return {
-            "status": int(self.status),
-            "rowsTotal": self.rows_total,
-            "rowsSucceeded": self.rows_succeeded,
-            "rowsFailed": self.rows_failed,
-        }
-
-
-@attrs.frozen(kw_only=True)
-class Note:
-    """A stored note (from an ingestion row or ``POST /cases/{id}/notes``)."""
-
-    id: uuid.UUID
-    case_id: str
-    partner_id: uuid.UUID
-    description: str
-    event_date: datetime | None
-    created_at: datetime
-    external_ref: str | None = None
-    job_id: uuid.UUID | None = None
-
-
-@attrs.define(kw_only=True)
-class _Job:
-    id: uuid.UUID
-    partner: Partner
-    rows_total: int
-    created_at: float
-    submit_utc: datetime
-    start: float
-    proc_start: float
-    end: float
-    failed_rows: list[int]
-    fail: bool
-    vanish_at: float | None
-    idempotency_key: str | None
-    # Row data, kept only with store_notes=True: ingestion notes are rendered from it on demand.
-    rows: list[dict[str, Any]] | None
-    case_keys: list[str] | None
-    event_dates: list[datetime | None] | None
-    multiplier: float = 1.0
-    slow_path: bool = False
-    materialized: int = 0
-    finished: bool = False
-    note_number: int = -1
-
-    def processed(self, now: float) -> int:
-        if now >= self.end:
-            return self.rows_total
-        if now < self.proc_start:
-            return 0
-        span = self.end - self.proc_start
-        return min(self.rows_total, int(self.rows_total * (now - self.proc_start) / span))
-
-    def view(self, now: float) -> JobView:
-        total = self.rows_total
-        if now < self.start:
-            return JobView(
-                status=JobStatus.QUEUED, rows_total=total, rows_succeeded=0, rows_failed=0
-            )
-        if self.fail:
-            status = JobStatus.FAILED if now >= self.end else JobStatus.IN_PROGRESS
-            return JobView(status=status, rows_total=total, rows_succeeded=0, rows_failed=0)
-        if now >= self.end:
-            failed = len(self.failed_rows)
-            status = JobStatus.COMPLETED_WITH_ERRORS if failed else JobStatus.COMPLETED
-            return JobView(
-                status=status, rows_total=total, rows_succeeded=total - failed, rows_failed=failed
-            )
-        done = self.processed(now)
-        failed = bisect.bisect_left(self.failed_rows, done)
-        return JobView(
-            status=JobStatus.IN_PROGRESS,
-            rows_total=total,
-            rows_succeeded=done - failed,
-            rows_failed=failed,
-        )
-
-    def row_time(self, index: int) -> float:
-        """Model time at which row ``index`` (0-based) is processed."""
-        span = self.end - self.proc_start
-        return self.proc_start + span * (index + 1) / self.rows_total
-
-
-# A stored note is an int (ints are not tracked by the cyclic GC, tuples are):
-# ``number << 10 | row`` for an ingestion row of job ``_note_jobs[number]`` (rows < 1024), or
-# ``-1 - i`` for ``_direct_notes[i]`` (POST /cases/{id}/notes).
-_NoteEntry = int
-_ROW_BITS: Final = 10
 
 
 @attrs.define(kw_only=True)
@@ -333,11 +122,7 @@ class EmulatorCore:
         latency_rng = random.Random(f"debitura-emulator-latency-{seed}")  # noqa: S311 - a model
         self._scheduler = JobScheduler(self.config.latency, latency_rng)
         self._stats = _Stats()
-        self._notes: list[_NoteEntry] = []
-        self._note_jobs: list[_Job] = []
-        self._direct_notes: list[Note] = []
-        self._notes_by_case: dict[str, list[_NoteEntry]] = {}
-        self._notes_by_ref: dict[str, list[_NoteEntry]] = {}
+        self._notes = NoteIndex(self.config.time_scale)
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
@@ -357,10 +142,6 @@ class EmulatorCore:
         self._reset_runtime()
         if not keep_notes:
             self._notes.clear()
-            self._note_jobs.clear()
-            self._direct_notes.clear()
-            self._notes_by_case.clear()
-            self._notes_by_ref.clear()
 
     def reset(self) -> None:
         """Back to the fresh world: no jobs, notes, idempotency entries, rate windows or stats."""
@@ -427,7 +208,13 @@ class EmulatorCore:
                     "IdempotencyConflict",
                     "Idempotency-Key was already used with a different request body",
                 )
-        checked = self._check_batch(partner, document, utcnow)
+        checked = check_batch(
+            partner,
+            document,
+            utcnow,
+            case_owner=self._case_owner,
+            store=self.config.store_notes,
+        )
         if isinstance(checked, ApiProblem):
             return checked
         rows, failed, future, case_keys, event_dates = checked
@@ -458,104 +245,6 @@ class EmulatorCore:
             self._seq += 1
             heapq.heappush(self._pending, (job.end, self._seq, job))
         return Accepted(job_id=job.id, rows_queued=job.rows_total)
-
-    def _check_batch(
-        self, partner: Partner, document: object, utcnow: datetime
-    ) -> _CheckedBatch | ApiProblem:
-        """All body rules in one pass; per-row outcomes (case ownership) computed on the way."""
-        if type(document) is not dict:
-            return ApiProblem.validation(["body: must be a JSON object"])
-        problems: list[str] = [f"{name}: unknown field" for name in document if name != "rows"]
-        rows = document.get("rows")
-        if rows is None:
-            problems.append("rows: required; at least one row is required")
-            return ApiProblem.validation(problems)
-        if type(rows) is not list:
-            problems.append("rows: must be an array")
-            return ApiProblem.validation(problems)
-        if not rows:
-            problems.append("rows: at least one row is required")
-            return ApiProblem.validation(problems)
-        if len(rows) > MAX_ROWS:
-            problems.append(f"rows: batch limit exceeded ({len(rows)} rows; at most {MAX_ROWS})")
-            return ApiProblem.validation(problems)
-
-        store = self.config.store_notes
-        case_keys: list[str] | None = [] if store else None
-        event_dates: list[datetime | None] | None = [] if store else None
-        failed: list[int] = []
-        future: list[tuple[int, datetime]] = []
-        owner_of = self._case_owner
-        allowed = _ROW_FIELDS
-        uuid_match = _UUID_D.fullmatch
-        fromiso = datetime.fromisoformat
-        max_len = MAX_DESCRIPTION_LENGTH
-        for i, row in enumerate(rows):
-            if type(row) is not dict:
-                problems.append(f"rows[{i}]: must be a JSON object")
-                continue
-            if not allowed.issuperset(row):
-                problems.extend(f"rows[{i}].{k}: unknown field" for k in row if k not in allowed)
-            kind = row.get("type")
-            if type(kind) is not int:
-                problems.append(_type_problem(i, kind))
-            elif kind != 0:
-                problems.append(
-                    f"rows[{i}].type: event type {kind} is not currently supported (only 0 = Note)"
-                )
-            case = row.get("caseId")
-            owner = owner_of.get(case) if type(case) is str else None
-            if owner is None:
-                if type(case) is not str:
-                    problems.append(
-                        f"rows[{i}].caseId: required"
-                        if case is None
-                        else f"rows[{i}].caseId: must be a UUID string"
-                    )
-                elif uuid_match(case) is None:
-                    problems.append(f"rows[{i}].caseId: not a valid UUID")
-                else:
-                    case = case.lower()
-                    owner = owner_of.get(case)
-            text = row.get("description")
-            if type(text) is not str:
-                problems.append(
-                    f"rows[{i}].description: required for Note events"
-                    if text is None
-                    else f"rows[{i}].description: must be a string"
-                )
-            elif len(text) > max_len:
-                problems.append(
-                    f"rows[{i}].description: must be at most {max_len} characters (got {len(text)})"
-                )
-            elif not text or text.isspace():
-                problems.append(f"rows[{i}].description: must not be empty")
-            when = row.get("eventDate")
-            moment: datetime | None = None
-            if when is not None:
-                if type(when) is not str:
-                    problems.append(f"rows[{i}].eventDate: must be an ISO 8601 date-time string")
-                else:
-                    try:
-                        moment = fromiso(when)
-                    except ValueError:
-                        problems.append(f"rows[{i}].eventDate: not a valid ISO 8601 date-time")
-                    else:
-                        if moment.tzinfo is None:
-                            moment = moment.replace(tzinfo=UTC)
-                        if moment > utcnow:
-                            future.append((i, moment))
-            ref = row.get("externalRef")
-            if ref is not None and type(ref) is not str:
-                problems.append(f"rows[{i}].externalRef: must be a string or null")
-            if owner is not partner:
-                failed.append(i)
-            if case_keys is not None and event_dates is not None:
-                case_keys.append(case if type(case) is str else "")
-                event_dates.append(moment)
-        if problems:
-            return ApiProblem.validation(problems)
-        return rows, failed, future, case_keys, event_dates
 
     def _schedule(
         self,
@@ -600,15 +289,10 @@ class EmulatorCore:
         self._stats.rows_queued += count
         return job
 
-    def _row_utc(self, job: _Job, index: int) -> datetime:
-        """Real UTC at which a row is processed (model offsets divided by the time scale)."""
-        offset = (job.row_time(index) - job.created_at) / self.config.time_scale
-        return job.submit_utc + timedelta(seconds=offset)
-
     def _fail_future_rows(self, job: _Job, future: list[tuple[int, datetime]]) -> None:
         failed = set(job.failed_rows)
         for index, moment in future:
-            if index not in failed and moment > self._row_utc(job, index):
+            if index not in failed and moment > job.row_utc(index, self.config.time_scale):
                 failed.add(index)
         job.failed_rows = sorted(failed)
 
@@ -650,65 +334,7 @@ class EmulatorCore:
         skipped = bisect.bisect_left(failed, upto) - bisect.bisect_left(failed, start)
         self._stats.notes += (upto - start) - skipped
         job.materialized = upto
-        rows, keys = job.rows, job.case_keys
-        if rows is None or keys is None:
-            return
-        # Hot loop: an index entry per note; the Note itself is built only when someone looks.
-        failed_set = set(failed[bisect.bisect_left(failed, start) :]) if failed else ()
-        if job.note_number < 0:
-            job.note_number = len(self._note_jobs)
-            self._note_jobs.append(job)
-        prefix = job.note_number << _ROW_BITS
-        everything = self._notes
-        by_case = self._notes_by_case
-        by_ref = self._notes_by_ref
-        for index in range(start, upto):
-            if index in failed_set:
-                continue
-            entry = prefix | index
-            everything.append(entry)
-            key = keys[index]
-            same_case = by_case.get(key)
-            if same_case is None:
-                by_case[key] = [entry]
-            else:
-                same_case.append(entry)
-            ref = rows[index].get("externalRef")
-            if ref is not None:
-                same_ref = by_ref.get(ref)
-                if same_ref is None:
-                    by_ref[ref] = [entry]
-                else:
-                    same_ref.append(entry)
-
-    def _note_of(self, entry: _NoteEntry) -> Note:
-        if entry < 0:
-            return self._direct_notes[-1 - entry]
-        job = self._note_jobs[entry >> _ROW_BITS]
-        index = entry & ((1 << _ROW_BITS) - 1)
-        rows, keys, dates = job.rows, job.case_keys, job.event_dates
-        if rows is None or keys is None or dates is None:  # pragma: no cover - indexed with rows
-            raise RuntimeError("ingestion note without row data")
-        row = rows[index]
-        processed_at = self._row_utc(job, index)
-        return Note(
-            id=uuid.UUID(int=(job.id.int ^ ((index + 1) * _SPREAD)) & _MASK128, version=4),
-            case_id=keys[index],
-            partner_id=job.partner.id,
-            description=row["description"],
-            event_date=dates[index] or processed_at,
-            created_at=processed_at,
-            external_ref=row.get("externalRef"),
-            job_id=job.id,
-        )
-
-    def _store_note(self, note: Note) -> None:
-        entry = -1 - len(self._direct_notes)
-        self._direct_notes.append(note)
-        self._notes.append(entry)
-        self._notes_by_case.setdefault(note.case_id, []).append(entry)
-        if note.external_ref is not None:
-            self._notes_by_ref.setdefault(note.external_ref, []).append(entry)
+        self._notes.add_rows(job, start, upto)
 
     def _expire_idempotency(self, now: float) -> None:
         expiry = self._idempotency_expiry
@@ -732,32 +358,10 @@ class EmulatorCore:
     ) -> dict[str, Any] | ApiProblem:
         """``POST /cases/{id}/notes``: the NoteDto, a 400 or a 404 (case not yours)."""
         self.advance(now)
-        if type(document) is not dict:
-            return ApiProblem.validation(["body: must be a JSON object"])
-        problems = [f"{name}: unknown field" for name in document if name not in _NOTE_FIELDS]
-        text = document.get("description")
-        if type(text) is not str:
-            problems.append(
-                "description: required" if text is None else "description: must be a string"
-            )
-        elif len(text) > MAX_DESCRIPTION_LENGTH:
-            limit = MAX_DESCRIPTION_LENGTH
-            problems.append(f"description: must be at most {limit} characters (got {len(text)})")
-        elif not text or text.isspace():
-            problems.append("description: must not be empty")
-        when = document.get("eventDate")
-        moment: datetime | None = None
-        if when is not None:
-            if type(when) is not str:
-                problems.append("eventDate: must be an ISO 8601 date-time string or null")
-            else:
-                moment = parse_datetime(when)
-                if moment is None:
-                    problems.append("eventDate: not a valid ISO 8601 date-time")
-                elif moment > utcnow:
-                    problems.append("eventDate: must not be in the future")
-        if problems or type(text) is not str:
-            return ApiProblem.validation(problems)
+        checked = check_note_body(document, utcnow)
+        if isinstance(checked, ApiProblem):
+            return checked
+        text, moment = checked
         key = str(case_id)
         if self._case_owner.get(key) is not partner:
             return ApiProblem.not_found("Case not found or not assigned to you")
@@ -771,7 +375,7 @@ class EmulatorCore:
         )
         self._stats.notes += 1
         if self.config.store_notes:
-            self._store_note(note)
+            self._notes.add(note)
         return self.note_dto(note)
 
     def note_dto(self, note: Note) -> dict[str, Any]:
@@ -796,31 +400,7 @@ class EmulatorCore:
 
     def me(self, partner: Partner) -> dict[str, Any]:
         """``CollectionPartnerMeResponse`` for a partner (made-up but stable profile data)."""
-        number = self._user_ids[partner.id] - 999
-        address = f"Emulatorvej {number}"
-        return {
-            "id": str(partner.id),
-            "companyName": partner.name,
-            "logoUrl": None,
-            "companyRegistrationNumber": f"DK{40000000 + number}",
-            "vatNumber": f"DK{40000000 + number}",
-            "address": address,
-            "zipCode": "2100",
-            "city": "Copenhagen",
-            "state": None,
-            "country": "Denmark",
-            "officeEmail": f"office{number}@partner.example",
-            "officePhone": f"+45 7000 {number:04d}",
-            "invoiceEmail": f"invoice{number}@partner.example",
-            "billingContact": "Emulated Billing",
-            "invoiceCurrency": None,
-            "commissionType": 0,
-            "preLegalRevenueShare": 0.4,
-            "legalRevenueShare": 0.2,
-            "verifiedProfile": True,
-            "fullAddress": f"{address}, 2100 Copenhagen, Denmark",
-            "surveyCadenceMode": 0,
-        }
+        return partner_profile(partner.id, partner.name, self._user_ids[partner.id])
 
     # ------------------------------------------------------------------ introspection
 
@@ -833,17 +413,8 @@ class EmulatorCore:
     ) -> list[dict[str, Any]]:
         """Stored notes (NoteDto fields + caseId, externalRef, partnerId, jobId), oldest first."""
         self.advance(now, partial=True)
-        selected: list[_NoteEntry]
-        if case_id is not None:
-            selected = self._notes_by_case.get(str(case_id).lower(), [])
-            if external_ref is not None:
-                notes = [self._note_of(e) for e in selected]
-                return [self.note_record(n) for n in notes if n.external_ref == external_ref]
-        elif external_ref is not None:
-            selected = self._notes_by_ref.get(external_ref, [])
-        else:
-            selected = self._notes
-        return [self.note_record(self._note_of(e)) for e in selected]
+        selected = self._notes.select(case_id=case_id, external_ref=external_ref)
+        return [self.note_record(note) for note in selected]
 
     def note_record(self, note: Note) -> dict[str, Any]:
         record = self.note_dto(note)
@@ -876,28 +447,7 @@ class EmulatorCore:
     def jobs(self, now: float) -> list[dict[str, Any]]:
         """Every known job (including vanished ones, flagged) in creation order."""
         self.advance(now, partial=True)
-        result = []
-        for job in self._jobs.values():
-            view = job.view(now)
-            result.append(
-                {
-                    "jobId": str(job.id),
-                    "partnerId": str(job.partner.id),
-                    "status": int(view.status),
-                    "rowsTotal": view.rows_total,
-                    "rowsSucceeded": view.rows_succeeded,
-                    "rowsFailed": view.rows_failed,
-                    "idempotencyKey": job.idempotency_key,
-                    "createdAt": job.created_at,
-                    "startedAt": job.start,
-                    "processingAt": job.proc_start,
-                    "finishedAt": job.end,
-                    "multiplier": job.multiplier,
-                    "slowPath": job.slow_path,
-                    "vanished": job.vanish_at is not None and now >= job.vanish_at,
-                }
-            )
-        return result
+        return [job.record(now) for job in self._jobs.values()]
 
     def scheduled_job(
         self, job_id: uuid.UUID, *, to_monotonic: Callable[[float], float]
@@ -929,14 +479,3 @@ class EmulatorCore:
 
     def world_dict(self) -> dict[str, Any]:
         return self.world.to_dict()
-
-
-def case_reference(case_id: str) -> str:
-    """A stable human-readable case reference derived from the case id."""
-    return "DEB-" + case_id.replace("-", "")[:8].upper()
-
-
-def _type_problem(index: int, value: object) -> str:
-    if value is None:
-        return f"rows[{index}].type: required"
-    return f"rows[{index}].type: must be an integer"

@@ -1,4 +1,5 @@
-"""The Lua script and the pure :class:`Windows` reserve the very same send times.
+"""The Lua script and the pure :class:`Windows` reserve the very same send times (and count
+the same reservations in each window at ``now``, the input of ``scarcity()``).
 
 The script under test is the production text with its one ``TIME`` call swapped for a clock
 the test sets, so any sequence of ``now`` values can be replayed through both.
@@ -89,3 +90,5 @@ def test_lua_and_python_reserve_the_same_times(
         raw = script(keys=keys, args=[repr(horizon), f"m{i}", "", "g", *args])
         expected = windows.reserve(now)
         assert float(raw[0]) == pytest.approx(expected, rel=0, abs=1e-6), (i, now)
+        # The windows the reply carries for scarcity() are the ones Windows counts.
+        assert tuple(int(c) for c in raw[4:]) == windows.in_window(now), (i, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from debitura_async._budget import (
     RequestBudget,
     Windows,
     window_rules,
+    windows_scarcity,
 )
 
 # -- Windows ----------------------------------------------------------------------------------
@@ -452,3 +454,44 @@ def test_steady_wall_clock_is_epoch_time_that_never_goes_back() -> None:
     first = clock()
     assert abs(first - time.time()) < 1.0
     assert clock() >= first
+
+
+# -- scarcity: the one rule of both budgets ----------------------------------------------------
+
+
+@given(
+    limits=st.lists(st.integers(1, 1000), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_windows_scarcity_is_the_fullest_windows_share(limits: list[int], data: Any) -> None:
+    rules = window_rules([RateLimit(n, 60.0) for n in limits])
+    counts = [data.draw(st.integers(0, 2 * n)) for n in limits]
+    value = windows_scarcity(counts, rules, paused=False)
+    assert 0.0 <= value <= 1.0
+    assert value == min(1.0, max(c / n for c, n in zip(counts, limits, strict=True)))
+    assert windows_scarcity(counts, rules, paused=True) == 1.0
+
+
+def test_windows_scarcity_wants_one_count_per_rule() -> None:
+    rules = window_rules([RateLimit(5, 1.0)])
+    with pytest.raises(ValueError, match="2 counts for 1 rules"):
+        windows_scarcity((1, 2), rules, paused=False)
+
+
+@pytest.mark.anyio
+async def test_request_budget_scarcity_follows_its_windows_and_pauses(
+    vtime: VirtualTime,
+) -> None:
+    budget = RequestBudget(
+        [RateLimit(4, 10.0), RateLimit(100, 3600.0, fixed=True)],
+        safety=0.0,
+        clock=vtime.clock,
+        sleep=vtime.sleep,
+    )
+    assert budget.scarcity() == 0.0
+    await budget.acquire()
+    assert budget.scarcity() == 0.25
+    await budget.pause(5.0)
+    assert budget.scarcity() == 1.0
+    vtime.now += 11.0
+    assert budget.scarcity() == 0.01  # the minute window emptied; the hour still holds one

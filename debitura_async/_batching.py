@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from typing import Any
+from itertools import repeat
+from typing import Any, Final
 
 import attrs
 
@@ -25,6 +26,7 @@ from .models import IngestionJobRow
 __all__ = ["Batch", "BatchRow", "Batcher", "batches", "encode_row"]
 
 _ENVELOPE = len(b'{"rows":[]}')
+_DICTS: Final = frozenset({dict})
 
 BatchRow = IngestionJobRow | _wire.WireRow
 """What a batch holds per row: the row, or its wire dict."""
@@ -61,9 +63,10 @@ class Batch:
         """Each row's key: the caller's, or the row's ``externalRef``."""
         if self.keys is not None:
             return self.keys
-        return tuple(
-            [r.get("externalRef") if type(r) is dict else default_key(r) for r in self.rows]
-        )
+        rows = self.rows
+        if _DICTS.issuperset(map(type, rows)):
+            return tuple(map(dict.get, rows, repeat("externalRef")))  # type: ignore[arg-type]
+        return tuple([r.get("externalRef") if type(r) is dict else default_key(r) for r in rows])
 
     @property
     def first_position(self) -> int:
@@ -160,6 +163,41 @@ class Batcher:
                 raise AssertionError("two batches completed by one row")
             out = self._cut()
         return out
+
+    @property
+    def room(self) -> int:
+        """How many more rows the batch being filled takes (by count; a byte cap aside)."""
+        return self.max_rows - len(self._rows)
+
+    def extend(
+        self, first_position: int, rows: Sequence[BatchRow], keys: Sequence[Hashable] | None = None
+    ) -> list[Batch]:
+        """Add rows at consecutive positions from ``first_position`` (with their caller-chosen
+        ``keys``, if any); returns the batches they complete. The same batches as :meth:`add`
+        row by row (a byte cap is measured row by row, as there)."""
+        if self.max_bytes is not None or (keys is None and self._keys is not None):
+            out = []
+            for i, row in enumerate(rows):
+                batch = self.add(first_position + i, row, _NO_KEY if keys is None else keys[i])
+                if batch is not None:
+                    out.append(batch)
+            return out
+        if keys is not None and self._keys is None:
+            self._keys = [default_key(r) for r in self._rows]
+        done: list[Batch] = []
+        start, count = 0, len(rows)
+        while start < count:
+            end = min(count, start + self.max_rows - len(self._rows))
+            self._positions.extend(range(first_position + start, first_position + end))
+            self._rows.extend(rows[start:end])
+            if self._keys is not None and keys is not None:
+                self._keys.extend(keys[start:end])
+            if len(self._rows) >= self.max_rows:
+                done.append(self._cut())
+                if keys is not None and end < count:
+                    self._keys = []
+            start = end
+        return done
 
     def flush(self) -> Batch | None:
         """The last, partial batch (None when nothing is pending)."""

@@ -162,8 +162,13 @@ def _dates(values: list[Any], latest: datetime) -> list[datetime] | None:
     """eventDate texts (or datetimes) all in UTC and not later than ``latest``, parsed."""
     kinds = set(map(type, values))
     if kinds == _STR:
+        unique = set(values)
         try:
-            dates = list(map(datetime.fromisoformat, values))
+            if len(unique) * 2 > len(values):
+                dates = list(map(datetime.fromisoformat, values))
+            else:  # the rows of a chunk often share their eventDate text: parse each text once
+                parsed = dict(zip(unique, map(datetime.fromisoformat, unique), strict=True))
+                dates = list(map(parsed.__getitem__, values))
         except ValueError:
             return None
     elif kinds == {datetime}:

@@ -4,11 +4,14 @@ The pipeline (:class:`~debitura_async.ingest.Ingestion`) owns the ledger, the ba
 results; :class:`RowReader` reads the input, checks each item and hands out full batches
 (``dispatch``) and refused rows (``reject``), through callbacks the pipeline gives it.
 
-* **A sync iterable** is read in chunks (at most :data:`CHUNK` items, and never past the end of
-  the batch being filled): a chunk that :func:`~debitura_async._fast_chunk.wires_of_chunk`
-  vouches for as a whole is batched in one go (no per-row Python work at all); any other chunk is
-  handled item by item, exactly as an async iterable's items are. Rows read before an input error
-  are still handled before the error is raised, as they were read one by one.
+* **A sync iterable** is read in chunks: at most :data:`CHUNK` items, never past the end of the
+  batch being filled (so a full server still stops the reading where it did). A chunk that
+  :func:`~debitura_async._fast_chunk.wires_of_chunk` vouches for as a whole is encoded and
+  batched in one go (:meth:`~debitura_async._batching.Batcher.add_encoded`); any other chunk is
+  handled item by item, as an async iterable's items are. Rows read before an input error are
+  handled before the error is raised, as when they were read one by one. With
+  ``read_ahead=False`` (``on_invalid="raise"``, where a refused row stops the run) the input is
+  read one item at a time, so nothing is read past that row.
 * **Item by item**: a plainly valid dict becomes its wire dict (:func:`wire_of_mapping`), a
   plainly valid typed row stays as it is; anything else goes down the slow path
   (:func:`check_item`), which decides and words the problems.
@@ -20,12 +23,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from itertools import islice
+from itertools import islice, repeat
+from operator import attrgetter
 from typing import Any, Final
 
 import orjson
 
-from ._batching import Batch, Batcher, BatchRow
+from ._batching import Batch, Batcher, BatchRow, encode_group
 from ._fast import wire_of_mapping
 from ._fast_chunk import wires_of_chunk
 from ._ledger import Ledger
@@ -40,6 +44,7 @@ CHUNK: Final = 256
 """Items read from a sync iterable in one go (and between two yields to the event loop)."""
 
 _END: Any = object()
+_EXTERNAL_REF = attrgetter("external_ref")
 
 Check = Callable[[object, int], tuple[IngestionJobRow | None, list[RowProblem]]]
 Reject = Callable[[object, IngestionJobRow | None, int, list[RowProblem]], Awaitable[bool]]
@@ -95,7 +100,9 @@ class RowReader:
         reject: Reject,
         dispatch: Callable[[Batch], Awaitable[None]],
         progress: Callable[[], None],
+        read_ahead: bool = True,
     ) -> None:
+        self._read_ahead = read_ahead
         self._ledger = ledger
         self._batcher = batcher
         self._latest = latest
@@ -131,6 +138,16 @@ class RowReader:
 
     async def _read_sync(self, sync_iter: Iterator[Any]) -> bool:
         batcher = self._batcher
+        if not self._read_ahead:  # one by one: nothing is read past the row that stops the run
+            while True:
+                if self._position & (CHUNK - 1) == CHUNK - 1:
+                    self._progress()
+                    await asyncio.sleep(0)
+                item = next(sync_iter, _END)
+                if item is _END:
+                    return True
+                if not await self._one(item):
+                    return False
         while True:
             room = batcher.room if batcher.max_bytes is None else CHUNK
             chunk: list[Any] = []
@@ -150,16 +167,20 @@ class RowReader:
 
     async def _chunk(self, chunk: list[Any]) -> bool:
         """Handle a chunk: in one go when it is plainly valid as a whole, else item by item."""
+        if not chunk:
+            return True
         wires = None
         if self._batcher.max_bytes is None:  # with a byte cap every row is measured: one by one
             wires = wires_of_chunk(chunk, self._latest, self._known_ids)
-        keys = None
-        if wires is not None and self._row_key is not None:
+        keys: list[Any] | None = None
+        encoded = b""
+        if wires is not None:
             try:
-                keys = list(map(self._row_key, chunk))
-            except Exception:  # noqa: BLE001 - the item-by-item path raises it at its row
+                keys = self._keys(chunk, wires)
+                encoded = encode_group(wires)
+            except Exception:  # noqa: BLE001 - the item-by-item path raises or words it at its row
                 wires = None
-        if wires is None:
+        if wires is None or keys is None:
             for item in chunk:
                 if not await self._one(item):
                     return False
@@ -170,10 +191,20 @@ class RowReader:
         ledger = self._ledger
         ledger.read += count  # as row_read() and row_batched() would, once per row
         ledger.submitted += count
-        for batch in self._batcher.extend(first, wires, keys):
+        typed = type(wires[0]) is not dict  # typed rows are kept (immutable); wire dicts are not
+        batch = self._batcher.add_encoded(first, count, encoded, keys, wires if typed else None)
+        if batch is not None:
             await self._dispatch(batch)
             self._progress()
         return True
+
+    def _keys(self, chunk: list[Any], wires: list[Any]) -> list[Any]:
+        """The rows' keys: the caller's ``row_key``, else each row's externalRef."""
+        if self._row_key is not None:
+            return list(map(self._row_key, chunk))
+        if type(wires[0]) is dict:
+            return list(map(dict.get, wires, repeat("externalRef")))
+        return list(map(_EXTERNAL_REF, wires))
 
     async def _one(self, item: Any) -> bool:
         """One item: batched, or refused (False when the refusal stops the run)."""

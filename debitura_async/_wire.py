@@ -215,8 +215,14 @@ def encode_rows(rows: Iterable[IngestionJobRow | WireRow]) -> bytes:
     Byte for byte what ``orjson.dumps({"rows": [row_to_wire(r) for r in rows]})`` gives, in a
     fraction of the time: the pipeline encodes every row it sends through here.
     """
-    items = [r if type(r) is dict else _row_dict(r) for r in rows]  # type: ignore[arg-type]
+    if type(rows) is tuple and _DICTS.issuperset(map(type, rows)):
+        items: Iterable[Any] = rows  # wire dicts only: orjson writes a tuple as an array
+    else:
+        items = [r if type(r) is dict else _row_dict(r) for r in rows]  # type: ignore[arg-type]
     return orjson.dumps({"rows": items}, option=orjson.OPT_UTC_Z)
+
+
+_DICTS = frozenset({dict})
 
 
 def encode_row(row: IngestionJobRow | WireRow) -> bytes:

@@ -396,6 +396,7 @@ class Ingestion:
             reject=self._reject_row,
             dispatch=dispatch,
             progress=self._report_progress,
+            read_ahead=options.on_invalid == "skip",
         )
         async with _iterate(self._rows) as (sync_iter, async_iter):
             await reader.read(sync_iter, async_iter)

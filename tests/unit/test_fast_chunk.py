@@ -16,7 +16,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from debitura_async import IngestionJobRow
-from debitura_async._batching import Batch, Batcher
+from debitura_async._batching import Batch, Batcher, encode_group
 from debitura_async._fast import KNOWN_IDS, wire_of_mapping
 from debitura_async._fast_chunk import wires_of_chunk
 from debitura_async._validate import plainly_valid
@@ -118,28 +118,47 @@ def test_odd_chunks_are_never_vouched_for_wrongly(items: list[Any]) -> None:
         _same(wires, items)
 
 
-@settings(max_examples=200, deadline=None)
-@given(items=chunks(), max_rows=st.integers(1, 5), split=st.integers(0, 12))
-def test_batches_filled_in_chunks_are_the_batches_filled_row_by_row(
-    items: list[Any], max_rows: int, split: int
+@settings(max_examples=300, deadline=None)
+@given(
+    items=chunks(),
+    max_rows=st.integers(1, 6),
+    plan=st.lists(st.tuples(st.integers(1, 4), st.sampled_from(["one", "kept", "dropped"]))),
+)
+def test_batches_filled_with_encoded_groups_are_the_batches_filled_row_by_row(
+    items: list[Any], max_rows: int, plan: list[tuple[int, str]]
 ) -> None:
     wires = wires_of_chunk(items, LATEST)
     if wires is None:
         return
-    bulk, single = Batcher(max_rows), Batcher(max_rows)
     keys = [f"k{i}" for i in range(len(wires))]
-    out: list[Batch | None] = []
-    out += bulk.extend(0, wires[:split], keys[:split])
-    out += bulk.extend(split, wires[split:], keys[split:])
-    one = [single.add(i, w, keys[i]) for i, w in enumerate(wires)]
-    out.append(bulk.flush())
-    one.append(single.flush())
-    got = [b for b in out if b is not None]
-    want = [b for b in one if b is not None]
-    assert [(b.index, b.positions, b.row_keys, b.body()) for b in got] == [
-        (b.index, b.positions, b.row_keys, b.body()) for b in want
+    mixed, single = Batcher(max_rows), Batcher(max_rows)
+    got: list[Batch | None] = []
+    steps = iter(plan)
+    position = 0
+    while position < len(wires):
+        size, how = next(steps, (1, "one"))
+        size = min(size, mixed.room, len(wires) - position)
+        group = wires[position : position + size]
+        if how == "one":
+            got += [mixed.add(position + i, w, keys[position + i]) for i, w in enumerate(group)]
+        else:
+            kept = group if how == "kept" else None
+            encoded = encode_group(group)
+            got.append(mixed.add_encoded(position, size, encoded, keys[position:][:size], kept))
+        position += size
+    want = [single.add(i, w, keys[i]) for i, w in enumerate(wires)]
+    got.append(mixed.flush())
+    want.append(single.flush())
+    mine = [b for b in got if b is not None]
+    theirs = [b for b in want if b is not None]
+    assert [(b.index, b.positions, b.row_keys, b.body()) for b in mine] == [
+        (b.index, b.positions, b.row_keys, b.body()) for b in theirs
     ]
-    assert [b.body() for b in got] == [encode_rows(b.rows) for b in want]
+    assert [b.body() for b in mine] == [encode_rows(b.rows) for b in theirs]
+    for m, t in zip(mine, theirs, strict=True):  # the 400-split re-encodes parts: they match
+        assert [p.body() for p in m.halves()] == [p.body() for p in t.halves()]
+        assert m.without([0]).body() == t.without([0]).body()
+        assert m.without([0]).row_keys == t.without([0]).row_keys
 
 
 def test_the_common_chunks_are_taken_whole() -> None:
@@ -187,3 +206,21 @@ def test_a_chunk_of_typed_rows_is_taken_whole_when_each_is_plainly_valid(
         assert all(w is r for w, r in zip(wires, rows, strict=True))
     else:
         assert wires is None
+
+
+def test_rows_added_one_by_one_before_a_group_are_in_the_body() -> None:
+    rows = [{"caseId": str(uuid.UUID(int=i)), "description": f"n{i}", "type": 0} for i in range(4)]
+    for kept in (True, False):
+        batcher = Batcher(4)
+        assert batcher.add(0, rows[0]) is None
+        assert (
+            batcher.add_encoded(
+                1, 2, encode_group(rows[1:3]), ["a", "b"], rows[1:3] if kept else None
+            )
+            is None
+        )
+        batch = batcher.add(3, rows[3])
+        assert batch is not None
+        assert batch.body() == encode_rows(rows)
+        assert batch.row_keys == (None, "a", "b", None)
+        assert batch.halves()[1].body() == encode_rows(rows[2:])

@@ -4,7 +4,9 @@ Data flows one way::
 
     rows -> validate -> batch -> [job slot] -> POST (Idempotency-Key) -> tracker -> results
 
-* **Input** is any sync or async iterable of :class:`IngestionJobRow` or mappings, read lazily.
+* **Input** is any sync or async iterable of :class:`IngestionJobRow` or mappings, read lazily
+  (a sync one in chunks of at most 256 items, never past the batch being filled; one item at a
+  time with ``on_invalid="raise"``): see :mod:`~debitura_async._reading`.
 * **Backpressure.** A job slot (``max_jobs_in_flight``) is taken before a batch is sent and given
   back only once its result has been handed to the results stream, whose buffer is bounded; so a
   full server, a slow consumer or a spent request budget all stop the reading of input, and memory

@@ -44,8 +44,8 @@ def encode_row(row: BatchRow) -> bytes:
 
 
 def encode_group(rows: Sequence[BatchRow]) -> bytes:
-    """Rows' JSON joined by commas, as they sit in a body's ``rows`` array (one orjson call)."""
-    return _wire.encode_rows(rows)[len(_HEAD) : -len(_TAIL)]
+    """Rows as a JSON array (one orjson call): what :meth:`Batcher.add_encoded` takes."""
+    return _wire.encode_array(rows)
 
 
 _HEAD: Final = b'{"rows":['
@@ -70,9 +70,9 @@ class Batch:
     keys: tuple[Hashable, ...] | None = attrs.field(default=None, repr=False)
     """Caller-chosen row keys (the pipeline's ``row_key``); None: each row's externalRef."""
     encoded: bytes | None = attrs.field(default=None, repr=False)
-    """The rows' JSON joined by commas (the body between ``{"rows":[`` and ``]}``), when they
-    were encoded as they were batched (:meth:`Batcher.add_encoded`). ``rows`` may then be empty:
-    :meth:`wire_rows` reads them back from it (for a split, which re-encodes its parts)."""
+    """The body, when the rows were encoded as they were batched (:meth:`Batcher.add_encoded`).
+    ``rows`` may then be empty: :meth:`wire_rows` reads them back from it (for a split, which
+    re-encodes its parts)."""
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -100,12 +100,12 @@ class Batch:
         encodes to the same bytes again: orjson's output is canonical)."""
         if self.rows or self.encoded is None:
             return self.rows
-        return tuple(orjson.loads(b"[" + self.encoded + b"]"))
+        return tuple(orjson.loads(self.encoded)["rows"])
 
     @functools.cached_property
     def _body(self) -> bytes:
         if self.encoded is not None:
-            return _HEAD + self.encoded + _TAIL
+            return self.encoded
         return _wire.encode_rows(self.rows)
 
     def body(self) -> bytes:
@@ -213,7 +213,7 @@ class Batcher:
         rows: Sequence[BatchRow] | None = None,
     ) -> Batch | None:
         """Add ``count`` rows at consecutive positions, already encoded: ``encoded`` is their
-        JSON joined by commas (:func:`encode_group`), ``keys`` their keys, ``rows`` the rows
+        JSON array (:func:`encode_group`), ``keys`` their keys, ``rows`` the rows
         themselves if they are to be kept (else a split reads them back from the JSON). At most
         :attr:`room` rows, and no byte cap. Returns the batch if they complete it."""
         if self.max_bytes is not None or not 0 < count <= self.room or len(keys) != count:
@@ -245,7 +245,12 @@ class Batcher:
         encoded = None
         if self._parts:
             self._encode_plain()
-            encoded = b",".join(self._parts)
+            # One copy: each group's array without its brackets, between commas.
+            pieces: list[bytes | memoryview] = [_HEAD]
+            for part in self._parts:
+                pieces += (memoryview(part)[1:-1], b",")
+            pieces[-1] = _TAIL
+            encoded = b"".join(pieces)
         batch = Batch(
             index=self._next_index,
             positions=tuple(self._positions),

@@ -10,8 +10,8 @@ results; :class:`RowReader` reads the input, checks each item and hands out full
   batched in one go (:meth:`~debitura_async._batching.Batcher.add_encoded`); any other chunk is
   handled item by item, as an async iterable's items are. Rows read before an input error are
   handled before the error is raised, as when they were read one by one. With
-  ``read_ahead=False`` (``on_invalid="raise"``, where a refused row stops the run) the input is
-  read one item at a time, so nothing is read past that row.
+  ``read_ahead=False`` (``on_invalid="raise"`` on an iterator, where a refused row stops the run)
+  the input is read one item at a time, so nothing is read past that row.
 * **Item by item**: a plainly valid dict becomes its wire dict (:func:`wire_of_mapping`), a
   plainly valid typed row stays as it is; anything else goes down the slow path
   (:func:`check_item`), which decides and words the problems.

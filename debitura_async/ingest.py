@@ -6,7 +6,7 @@ Data flows one way::
 
 * **Input** is any sync or async iterable of :class:`IngestionJobRow` or mappings, read lazily
   (a sync one in chunks of at most 256 items, never past the batch being filled; one item at a
-  time with ``on_invalid="raise"``): see :mod:`~debitura_async._reading`.
+  time with ``on_invalid="raise"`` on an iterator): see :mod:`~debitura_async._reading`.
 * **Backpressure.** A job slot (``max_jobs_in_flight``) is taken before a batch is sent and given
   back only once its result has been handed to the results stream, whose buffer is bounded; so a
   full server, a slow consumer or a spent request budget all stop the reading of input, and memory
@@ -398,7 +398,8 @@ class Ingestion:
             reject=self._reject_row,
             dispatch=dispatch,
             progress=self._report_progress,
-            read_ahead=options.on_invalid == "skip",
+            # A sequence was checked whole above: reading it ahead shows nothing.
+            read_ahead=options.on_invalid == "skip" or isinstance(self._rows, Sequence),
         )
         async with _iterate(self._rows) as (sync_iter, async_iter):
             await reader.read(sync_iter, async_iter)

@@ -42,7 +42,9 @@ import orjson
 
 from debitura_async import DebituraClient, IngestionJobRow
 from debitura_async._fast import wire_of_mapping
+from debitura_async._fast_chunk import wires_of_chunk
 from debitura_async._input import open_reader
+from debitura_async._reading import CHUNK
 from debitura_async._validate import item_problems, plainly_valid
 from debitura_async._wire import encode_rows
 from debitura_async.emulator import EmulatorConfig, EmulatorProcess, LatencyModel, RateLimits
@@ -129,6 +131,12 @@ def _cpu_per_row(
         ),
         "fast_dict_validate_us_per_row": _per_row_us(
             lambda: [wire_of_mapping(d, latest, known) for d in dicts], count
+        ),
+        "chunk_dict_validate_us_per_row": _per_row_us(
+            lambda: [
+                wires_of_chunk(dicts[i : i + CHUNK], latest, known) for i in range(0, count, CHUNK)
+            ],
+            count,
         ),
         "fast_typed_validate_us_per_row": _per_row_us(
             lambda: [plainly_valid(r, latest) for r in rows], count
@@ -223,6 +231,13 @@ async def run(*, quick: bool) -> Scenario:
             "baseline": "pre-encoded bodies, aiohttp + orjson, no polling",
         },
     )
+    measured = await _measure(rows_count, repeats)
+    _report(scenario, measured, rows_count, repeats)
+    return scenario
+
+
+async def _measure(rows_count: int, repeats: int) -> dict[str, Any]:
+    """Every run, side by side in one emulator: the baseline, the three inputs, the CLI."""
     config = EmulatorConfig(
         seed=3, latency=LatencyModel.zero(), rate_limits=RateLimits.off(), store_notes=False
     )
@@ -257,6 +272,19 @@ async def run(*, quick: bool) -> Scenario:
                 for _ in range(repeats):
                     cli_s.append(await _cli(emu.url, emu.api_key, csv_path))
             cpu = _cpu_per_row(rows, dicts, csv_path)
+    return {
+        "baseline_s": baseline_s,
+        "baseline_cpu": baseline_cpu,
+        "requests": len(bodies),
+        "runs": runs,
+        "cli_s": cli_s,
+        "cpu": cpu,
+    }
+
+
+def _report(scenario: Scenario, measured: dict[str, Any], rows_count: int, repeats: int) -> None:
+    """The figures, checks and notes of the measured runs."""
+    baseline_s, runs, cpu = measured["baseline_s"], measured["runs"], measured["cpu"]
     baseline_rate = rows_count / median(baseline_s)
     seconds = {name: [r["seconds"] for r in runs[name]] for name in INPUTS}
     rates = {name: rows_count / median(seconds[name]) for name in INPUTS}
@@ -266,8 +294,8 @@ async def run(*, quick: bool) -> Scenario:
         "baseline_rows_per_s": [rows_count / s for s in baseline_s],
         "median_baseline_rows_per_s": baseline_rate,
         "baseline_us_per_row": 1e6 * median(baseline_s) / rows_count,
-        "baseline_requests": len(bodies),
-        "baseline_cpu_us_per_row": 1e6 * median(baseline_cpu) / rows_count,
+        "baseline_requests": measured["requests"],
+        "baseline_cpu_us_per_row": 1e6 * median(measured["baseline_cpu"]) / rows_count,
         # "client" is the typed-row input, as in earlier versions of this scenario.
         "client_seconds": seconds["typed"],
         "client_rows_per_s": [rows_count / s for s in seconds["typed"]],
@@ -288,23 +316,33 @@ async def run(*, quick: bool) -> Scenario:
         ]
     labels = {"dict": "dict rows", "typed": "IngestionJobRow", "csv": "CSV file (CLI reader)"}
     scenario.checks = [_check(labels[n], rates[n], baseline_rate, repeats) for n in INPUTS]
-    if cli_s:
-        cli_rate = rows_count / median(cli_s)
-        scenario.figures["cli_seconds"] = cli_s
-        scenario.figures["median_cli_rows_per_s"] = cli_rate
-        scenario.checks.append(
-            Check(
-                metric="throughput, `debitura-async ingest` on the CSV",
-                unit="rows/s",
-                value=cli_rate,
-                baseline=baseline_rate,
-                baseline_label="raw aiohttp",
-                ratio=cli_rate / baseline_rate,
-                note=f"median of {repeats}; a subprocess, start-up included; run after the others",
-            )
-        )
-    else:
+    _report_cli(scenario, measured["cli_s"], rows_count, baseline_rate, repeats)
+    _notes(scenario, cpu)
+
+
+def _report_cli(
+    scenario: Scenario, cli_s: list[float], rows_count: int, baseline_rate: float, repeats: int
+) -> None:
+    if not cli_s:
         scenario.notes.append(f"{CLI} not found: the CLI subprocess was not measured")
+        return
+    cli_rate = rows_count / median(cli_s)
+    scenario.figures["cli_seconds"] = cli_s
+    scenario.figures["median_cli_rows_per_s"] = cli_rate
+    scenario.checks.append(
+        Check(
+            metric="throughput, `debitura-async ingest` on the CSV",
+            unit="rows/s",
+            value=cli_rate,
+            baseline=baseline_rate,
+            baseline_label="raw aiohttp",
+            ratio=cli_rate / baseline_rate,
+            note=f"median of {repeats}; a subprocess, start-up included; run after the others",
+        )
+    )
+
+
+def _notes(scenario: Scenario, cpu: dict[str, float]) -> None:
     cpu_text = ", ".join(
         f"{name} {scenario.figures[f'{name}_cpu_us_per_row']:.2f}" for name in INPUTS
     )
@@ -315,11 +353,11 @@ async def run(*, quick: bool) -> Scenario:
     )
     scenario.notes.append(
         "per row, timed alone: validating a dict row "
-        f"{cpu['fast_dict_validate_us_per_row']:.2f} us (the slow path: "
+        f"{cpu['fast_dict_validate_us_per_row']:.2f} us (in chunks of {CHUNK}: "
+        f"{cpu['chunk_dict_validate_us_per_row']:.2f} us; the slow path: "
         f"{cpu['slow_dict_validate_us_per_row']:.2f} us), a typed row "
         f"{cpu['fast_typed_validate_us_per_row']:.2f} us, encoding "
         f"{cpu['encode_us_per_row']:.2f} us, reading the CSV {cpu['csv_read_us_per_row']:.2f} us;"
         f" the baseline moves at the server's pace of "
         f"{scenario.figures['baseline_us_per_row']:.2f} us per row"
     )
-    return scenario

@@ -7,6 +7,11 @@ orjson call for the whole batch (a per-row ``dumps`` costs several times more: s
 input); both encode to the same bytes. A batch can be split (the server-side bisection of a
 refused batch) by selecting rows; the parts encode their own bodies. With a byte cap, each row's
 encoded size is measured as it is added, so that a batch is cut before it would outgrow the cap.
+
+Rows can also come already encoded, a group at a time (:meth:`Batcher.add_encoded`: the
+pipeline's chunk fast path encodes a chunk of rows while they are in the CPU's caches, and its
+wire dicts die young instead of living, GC-tracked, until the batch is accepted). A compact JSON
+array is its items' JSON joined by commas, so the body is the same bytes either way.
 """
 
 from __future__ import annotations
@@ -14,17 +19,20 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from typing import Any
+from itertools import repeat
+from typing import Any, Final
 
 import attrs
+import orjson
 
 from . import _wire
 from ._validate import MAX_BATCH_ROWS
 from .models import IngestionJobRow
 
-__all__ = ["Batch", "BatchRow", "Batcher", "batches", "encode_row"]
+__all__ = ["Batch", "BatchRow", "Batcher", "batches", "encode_group", "encode_row"]
 
 _ENVELOPE = len(b'{"rows":[]}')
+_DICTS: Final = frozenset({dict})
 
 BatchRow = IngestionJobRow | _wire.WireRow
 """What a batch holds per row: the row, or its wire dict."""
@@ -33,6 +41,15 @@ BatchRow = IngestionJobRow | _wire.WireRow
 def encode_row(row: BatchRow) -> bytes:
     """One row's JSON, as it appears inside the ``rows`` array."""
     return _wire.encode_row(row)
+
+
+def encode_group(rows: Sequence[BatchRow]) -> bytes:
+    """Rows as a JSON array (one orjson call): what :meth:`Batcher.add_encoded` takes."""
+    return _wire.encode_array(rows)
+
+
+_HEAD: Final = b'{"rows":['
+_TAIL: Final = b"]}"
 
 
 def default_key(row: BatchRow) -> Hashable:
@@ -52,6 +69,10 @@ class Batch:
     rows: tuple[BatchRow, ...] = attrs.field(repr=False)
     keys: tuple[Hashable, ...] | None = attrs.field(default=None, repr=False)
     """Caller-chosen row keys (the pipeline's ``row_key``); None: each row's externalRef."""
+    encoded: bytes | None = attrs.field(default=None, repr=False)
+    """The body, when the rows were encoded as they were batched (:meth:`Batcher.add_encoded`).
+    ``rows`` may then be empty: :meth:`wire_rows` reads them back from it (for a split, which
+    re-encodes its parts)."""
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -61,9 +82,10 @@ class Batch:
         """Each row's key: the caller's, or the row's ``externalRef``."""
         if self.keys is not None:
             return self.keys
-        return tuple(
-            [r.get("externalRef") if type(r) is dict else default_key(r) for r in self.rows]
-        )
+        rows = self.wire_rows()
+        if _DICTS.issuperset(map(type, rows)):
+            return tuple(map(dict.get, rows, repeat("externalRef")))  # type: ignore[arg-type]
+        return tuple([r.get("externalRef") if type(r) is dict else default_key(r) for r in rows])
 
     @property
     def first_position(self) -> int:
@@ -73,8 +95,17 @@ class Batch:
     def last_position(self) -> int:
         return self.positions[-1]
 
+    def wire_rows(self) -> tuple[BatchRow, ...]:
+        """The rows; for a batch encoded without its rows, read back from its JSON (which
+        encodes to the same bytes again: orjson's output is canonical)."""
+        if self.rows or self.encoded is None:
+            return self.rows
+        return tuple(orjson.loads(self.encoded)["rows"])
+
     @functools.cached_property
     def _body(self) -> bytes:
+        if self.encoded is not None:
+            return self.encoded
         return _wire.encode_rows(self.rows)
 
     def body(self) -> bytes:
@@ -96,10 +127,11 @@ class Batch:
 
     def select(self, local_indexes: Sequence[int]) -> Batch:
         keys = self.keys
+        rows = self.wire_rows()
         return Batch(
             index=self.index,
             positions=tuple(self.positions[i] for i in local_indexes),
-            rows=tuple(self.rows[i] for i in local_indexes),
+            rows=tuple(rows[i] for i in local_indexes),
             keys=None if keys is None else tuple(keys[i] for i in local_indexes),
         )
 
@@ -132,6 +164,12 @@ class Batcher:
         self._rows: list[BatchRow] = []
         self._keys: list[Hashable] | None = None
         self._size = _ENVELOPE
+        self._parts: list[bytes] = []
+        """The batch's encoded groups of rows so far (see :meth:`add_encoded`)."""
+        self._plain = 0
+        """Where the rows added one by one since the last encoded group start, in ``_rows``."""
+        self._complete = True
+        """Every row of the batch is in ``_rows`` (no group came without its rows)."""
 
     @property
     def pending(self) -> tuple[int, ...]:
@@ -144,7 +182,7 @@ class Batcher:
         out: Batch | None = None
         if self.max_bytes is not None:
             size = len(_wire.encode_row(row)) + 1  # the row and its comma
-            if self._rows and self._size + size > self.max_bytes:
+            if self._positions and self._size + size > self.max_bytes:
                 out = self._cut()
             self._size += size
         self._positions.append(position)
@@ -155,28 +193,79 @@ class Batcher:
             self._keys.append(key)
         elif self._keys is not None:
             self._keys.append(default_key(row))
-        if len(self._rows) >= self.max_rows:
+        if len(self._positions) >= self.max_rows:
             if out is not None:  # pragma: no cover - max_rows >= 1 and a cut just happened
                 raise AssertionError("two batches completed by one row")
             out = self._cut()
         return out
 
+    @property
+    def room(self) -> int:
+        """How many more rows the batch being filled takes (by count; a byte cap aside)."""
+        return self.max_rows - len(self._positions)
+
+    def add_encoded(
+        self,
+        first_position: int,
+        count: int,
+        encoded: bytes,
+        keys: Sequence[Hashable],
+        rows: Sequence[BatchRow] | None = None,
+    ) -> Batch | None:
+        """Add ``count`` rows at consecutive positions, already encoded: ``encoded`` is their
+        JSON array (:func:`encode_group`), ``keys`` their keys, ``rows`` the rows
+        themselves if they are to be kept (else a split reads them back from the JSON). At most
+        :attr:`room` rows, and no byte cap. Returns the batch if they complete it."""
+        if self.max_bytes is not None or not 0 < count <= self.room or len(keys) != count:
+            raise ValueError(f"cannot add {count} encoded rows here (room {self.room})")
+        self._encode_plain()
+        self._parts.append(encoded)
+        self._positions.extend(range(first_position, first_position + count))
+        if self._keys is None:
+            self._keys = [default_key(r) for r in self._rows]
+        self._keys.extend(keys)
+        if rows is None:
+            self._complete = False
+        elif self._complete:
+            self._rows.extend(rows)
+        self._plain = len(self._rows)
+        return self._cut() if len(self._positions) >= self.max_rows else None
+
+    def _encode_plain(self) -> None:
+        """Encode the rows added one by one since the last encoded group, as a group."""
+        if len(self._rows) > self._plain:
+            self._parts.append(encode_group(self._rows[self._plain :]))
+            self._plain = len(self._rows)
+
     def flush(self) -> Batch | None:
         """The last, partial batch (None when nothing is pending)."""
-        return self._cut() if self._rows else None
+        return self._cut() if self._positions else None
 
     def _cut(self) -> Batch:
+        encoded = None
+        if self._parts:
+            self._encode_plain()
+            # One copy: each group's array without its brackets, between commas.
+            pieces: list[bytes | memoryview] = [_HEAD]
+            for part in self._parts:
+                pieces += (memoryview(part)[1:-1], b",")
+            pieces[-1] = _TAIL
+            encoded = b"".join(pieces)
         batch = Batch(
             index=self._next_index,
             positions=tuple(self._positions),
-            rows=tuple(self._rows),
+            rows=tuple(self._rows) if self._complete else (),
             keys=None if self._keys is None else tuple(self._keys),
+            encoded=encoded,
         )
         self._next_index += 1
         self._positions = []
         self._rows = []
         self._keys = None
         self._size = _ENVELOPE
+        self._parts = []
+        self._plain = 0
+        self._complete = True
         return batch
 
 

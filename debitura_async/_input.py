@@ -36,13 +36,15 @@ import csv
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Literal, Self
 
 import orjson
 
+from ._input_cells import row_from_cells as _row_from_cells
+from ._input_cells import rows_of_columns as _rows_of_columns
 from ._input_decode import InputEncodingError, LineSource, label, scan_encoding
 from ._input_lines import MAX_RECORD_BYTES, MAX_RECORD_LINES, LineMap, PhysicalLines
 from ._input_lines import TooLong as _TooLong
@@ -290,7 +292,7 @@ class CsvReader(_Reader):
         super().__init__(source, mapping, options, name=name)
         self._field_limit = csv.field_size_limit()
         try:
-            self._lines = PhysicalLines(self._source.lines())
+            self._lines = PhysicalLines(self._source.lines(), self._source)
             self.delimiter: str = self._choose_delimiter()
             """The delimiter the file is read with (given, from ``sep=``, or sniffed)."""
             self._csv = csv.reader(self._lines, delimiter=self.delimiter, strict=True)
@@ -457,9 +459,17 @@ class CsvReader(_Reader):
         lines = self._lines
         take_unquoted = lines.take_unquoted
         delimiter, field_limit = self.delimiter, self._field_limit
+        # Blocks of plain lines at once, when each line makes a plain row dict (no reference to
+        # resolve, no zone to read dates in, no type to read as a number).
+        blocks = not shaper.needed and "type" not in columns and width > 1
         while True:
-            # The common line first (no quoting: split here); the rest as _next_record says.
+            # Plain lines first (no quoting: split here); the rest as _next_record says.
             lines.begin()
+            if blocks:
+                block = lines.take_block(field_limit)
+                if block is not None:
+                    yield from self._block_items(*block)
+                    continue
             plain = take_unquoted(field_limit)
             record: list[str] | str
             if plain is not None:
@@ -484,6 +494,31 @@ class CsvReader(_Reader):
             else:
                 yield _row_from_cells(record, columns)
 
+    def _block_items(self, first: int, texts: list[str]) -> list[Item]:
+        """The items of a block of plain lines (see :meth:`PhysicalLines.take_block`): split,
+        and made row dicts column by column when every line has every column filled; else line
+        by line, as :meth:`_items` does."""
+        records = [text.split(self.delimiter) for text in texts]
+        width = len(self.header)
+        if set(map(len, records)) == {width}:
+            rows = _rows_of_columns(records, self.columns)
+            if rows is not None:
+                self.lines.add_run(first, len(rows))
+                return rows
+        items: list[Item] = []
+        add = self.lines.add
+        for lineno, record in enumerate(records, first):
+            if len(record) == 1 and not record[0].strip():
+                continue  # a blank line
+            add(lineno, lineno)
+            if len(record) != width:
+                items.append(
+                    InvalidRow((f"line {lineno}: expected {width} columns, found {len(record)}",))
+                )
+            else:
+                items.append(_row_from_cells(record, self.columns))
+        return items
+
 
 _CSV_REASONS: Final = (
     ("expected after", 'text after a closing quote (a quote inside a field is written twice: "")'),
@@ -498,26 +533,6 @@ def _csv_reason(exc: csv.Error) -> str:
         if needle in text:
             return reason
     return text
-
-
-def _row_from_cells(cells: Sequence[str], columns: Mapping[str, int]) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for field, index in columns.items():
-        cell = cells[index]
-        if field == "description":
-            row[field] = cell  # kept as written; an empty one is refused by validation
-            continue
-        value = cell.strip()
-        if not value:
-            continue  # an empty cell means "absent"
-        if field == "type":
-            try:
-                row[field] = int(value)
-            except ValueError:
-                row[field] = value  # validation names the field and the value
-        else:
-            row[field] = value
-    return row
 
 
 def open_reader(

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import codecs
+from collections import deque
 from collections.abc import Iterator
 from typing import IO, Final
 
@@ -125,12 +126,17 @@ class LineSource:
         self._head = head[bom:]
         self.bytes_read = bom
         self.as_bytes = _splits_as_bytes(self.encoding)
+        self.lineno = 0
+        """The number of the last line handed out (by :meth:`lines` or :meth:`read_block`)."""
+        self._held: deque[bytes] = deque()
 
     def rewind(self) -> None:
         """Back to the first line (seekable streams only: after :func:`scan_encoding`)."""
         self._stream.seek(self.start + self.bom)
         self._head = b""
+        self._held = deque()
         self.bytes_read = self.bom
+        self.lineno = 0
 
     def lines(self) -> Iterator[Line]:
         return self._byte_lines() if self.as_bytes else self._text_lines()
@@ -140,20 +146,52 @@ class LineSource:
         if head:
             if not head.endswith(b"\n"):
                 head += self._stream.readline()
-            yield from _nl_split(head)
+            self._held.extend(_nl_split(head))
+        held = self._held
+        while held:
+            yield held.popleft()
         # Not "yield from": closing this generator would close the stream (PEP 380).
         for raw in self._stream:  # noqa: UP028
             yield raw
 
     def _byte_lines(self) -> Iterator[Line]:
         encoding = self.encoding
-        for lineno, raw in enumerate(self._raw_lines(), 1):
+        for raw in self._raw_lines():
+            self.lineno += 1
             size = len(raw)
             self.bytes_read += size
             try:
-                yield lineno, raw.decode(encoding), "", size
+                yield self.lineno, raw.decode(encoding), "", size
             except UnicodeDecodeError as exc:
-                yield lineno, None, _describe_bytes(exc, encoding), size
+                yield self.lineno, None, _describe_bytes(exc, encoding), size
+
+    def read_block(self, size: int = _CHUNK) -> tuple[int, bytes] | None:
+        """The next whole lines, about ``size`` bytes of them, undecoded, with the number of the
+        first: for a reader that splits many plain lines at once. Only for encodings split as
+        bytes, and only between lines (None when :meth:`lines` holds some back, or at the end);
+        :meth:`split_block` makes them lines again when they are not plain after all."""
+        if not self.as_bytes or self._head or self._held:
+            return None
+        data = self._stream.read(size)
+        if not data:
+            return None
+        if not data.endswith(b"\n"):
+            data += self._stream.readline()
+        self.bytes_read += len(data)
+        first = self.lineno + 1
+        self.lineno += data.count(b"\n") + (not data.endswith(b"\n"))
+        return first, data
+
+    def split_block(self, first: int, data: bytes) -> list[Line]:
+        """A block's lines as :meth:`lines` would have given them."""
+        encoding = self.encoding
+        out: list[Line] = []
+        for lineno, raw in enumerate(_nl_split(data), first):
+            try:
+                out.append((lineno, raw.decode(encoding), "", len(raw)))
+            except UnicodeDecodeError as exc:
+                out.append((lineno, None, _describe_bytes(exc, encoding), len(raw)))
+        return out
 
     def _text_lines(self) -> Iterator[Line]:
         decoder = codecs.getincrementaldecoder(self.encoding)(errors=_ERRORS)

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Final, Self
 
-from ._input_decode import Line
+from ._input_decode import Line, LineSource
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -73,6 +73,17 @@ class LineMap:
             self._ml_last.append(last_line)
         return position
 
+    def add_run(self, first_line: int, count: int) -> None:
+        """Record ``count`` one-line items on consecutive lines from ``first_line``."""
+        if count <= 0:
+            return
+        offset = first_line - self._next
+        if offset != self._offset:
+            self._pos.append(self._next)
+            self._off.append(offset)
+            self._offset = offset
+        self._next += count
+
     def first_line(self, position: int) -> int:
         if not 0 <= position < self._next:
             raise IndexError(f"position {position} has not been read")
@@ -106,8 +117,10 @@ class PhysicalLines:
     record that goes wrong can be re-read from its second line (resynchronising after a stray
     quote)."""
 
-    def __init__(self, lines: Iterator[Line]) -> None:
+    def __init__(self, lines: Iterator[Line], source: LineSource | None = None) -> None:
         self._raw = lines
+        self._source = source
+        """Where :meth:`take_block` reads blocks of lines from (None: it never does)."""
         self._pushed: deque[Line] = deque()
         self.taken: list[Line] = []
         self._taken_bytes = 0
@@ -156,6 +169,35 @@ class PhysicalLines:
             self._pushed.append(line)
             return None
         return line[0], text
+
+    def take_block(self, field_limit: int) -> tuple[int, list[str]] | None:
+        """The next lines as ``(number of the first, texts without their line ends)``, read and
+        decoded at once, consumed, when every one of them is a line :meth:`take_unquoted` would
+        take (no quote, no NUL, no CR but in a ``\r\n`` end, not too long): many lines for a
+        few calls in C. Else None, and those lines are next, one by one, as :meth:`take_unquoted`
+        or the csv module take them. Like :meth:`take_unquoted`, only right after :meth:`begin`.
+        """
+        if self._pushed or self._source is None:
+            return None
+        block = self._source.read_block()
+        if block is None:
+            return None
+        first, data = block
+        try:
+            text = data.decode(self._source.encoding)
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and '"' not in text and "\x00" not in text:
+            if "\r" in text:
+                text = text.replace("\r\n", "\n")
+            if "\r" not in text:
+                lines = text.split("\n")
+                if text.endswith("\n"):
+                    lines.pop()
+                if max(map(len, lines)) + 2 <= field_limit:
+                    return first, lines
+        self._pushed.extend(self._source.split_block(first, data))
+        return None
 
     def _fetch(self) -> Line:
         if self._pushed:

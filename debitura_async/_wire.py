@@ -46,6 +46,7 @@ __all__ = [
     "converter",
     "decode",
     "decode_case_map",
+    "encode_array",
     "encode_row",
     "encode_rows",
     "format_datetime",
@@ -215,8 +216,21 @@ def encode_rows(rows: Iterable[IngestionJobRow | WireRow]) -> bytes:
     Byte for byte what ``orjson.dumps({"rows": [row_to_wire(r) for r in rows]})`` gives, in a
     fraction of the time: the pipeline encodes every row it sends through here.
     """
-    items = [r if type(r) is dict else _row_dict(r) for r in rows]  # type: ignore[arg-type]
-    return orjson.dumps({"rows": items}, option=orjson.OPT_UTC_Z)
+    return orjson.dumps({"rows": _items(rows)}, option=orjson.OPT_UTC_Z)
+
+
+def encode_array(rows: Iterable[IngestionJobRow | WireRow]) -> bytes:
+    """The rows as a JSON array: exactly the ``rows`` array of :func:`encode_rows`' body."""
+    return orjson.dumps(_items(rows), option=orjson.OPT_UTC_Z)
+
+
+def _items(rows: Iterable[IngestionJobRow | WireRow]) -> Iterable[Any]:
+    if type(rows) in (tuple, list) and _DICTS.issuperset(map(type, rows)):
+        return rows  # wire dicts only: orjson writes a tuple or a list as an array
+    return [r if type(r) is dict else _row_dict(r) for r in rows]  # type: ignore[arg-type]
+
+
+_DICTS = frozenset({dict})
 
 
 def encode_row(row: IngestionJobRow | WireRow) -> bytes:

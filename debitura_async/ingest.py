@@ -4,7 +4,9 @@ Data flows one way::
 
     rows -> validate -> batch -> [job slot] -> POST (Idempotency-Key) -> tracker -> results
 
-* **Input** is any sync or async iterable of :class:`IngestionJobRow` or mappings, read lazily.
+* **Input** is any sync or async iterable of :class:`IngestionJobRow` or mappings, read lazily
+  (a sync one in chunks of at most 256 items, never past the batch being filled; one item at a
+  time with ``on_invalid="raise"`` on an iterator): see :mod:`~debitura_async._reading`.
 * **Backpressure.** A job slot (``max_jobs_in_flight``) is taken before a batch is sent and given
   back only once its result has been handed to the results stream, whose buffer is bounded; so a
   full server, a slow consumer or a spent request budget all stop the reading of input, and memory
@@ -41,11 +43,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, Unpack
 
 import anyio
-import orjson
 
-from ._batching import Batch, Batcher, BatchRow
+from ._batching import Batch, Batcher
 from ._client_config import _check_queued
-from ._fast import wire_of_mapping
 from ._journal_api import IngestJournal, JournalEntry
 from ._ledger import Entry, Ledger, LedgerError
 from ._options import IngestKwargs, IngestOptions, make_options
@@ -54,13 +54,12 @@ from ._pipeline_parts import (
     _iterate,
     _keyed,
     _now,
-    _problems_of,
     _ResultQueue,
     _SendGate,
     _Slot,
 )
+from ._reading import RowReader, check_item, key_of, precheck
 from ._splitting import plan_split
-from ._validate import item_problems, plainly_valid
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -376,103 +375,34 @@ class Ingestion:
     def _check(
         self, item: object, position: int
     ) -> tuple[IngestionJobRow | None, list[RowProblem]]:
-        if isinstance(item, InvalidRow):
-            return None, _problems_of(item, position)
-        if isinstance(item, UnresolvedCaseRow):
-            unresolved = f"{item.reference!r} was not resolved to a case id"
-            return None, [RowProblem(position, "caseReference", unresolved)]
-        if not isinstance(item, IngestionJobRow | Mapping):
-            expected = f"expected an IngestionJobRow or a mapping, got {type(item).__name__}"
-            return None, [RowProblem(position, "row", expected)]
-        return item_problems(item, position, now=self._validated_at, skew=self._client.clock_skew)
-
-    async def _precheck(self, rows: Sequence[Any]) -> bool:
-        problems: list[RowProblem] = []
-        for position, item in enumerate(rows):
-            problems += self._check(item, position)[1]
-            if position % 1024 == 1023:
-                await asyncio.sleep(0)
-        if problems:
-            self._fail(ValidationError(problems, what="input"))
-            return False
-        return True
-
-    def _key_of(self, item: Any, row: IngestionJobRow | None) -> Any:
-        row_key = self.options.row_key
-        if row_key is not None:
-            return row_key(item)
-        if row is not None:
-            return row.external_ref
-        if isinstance(item, Mapping):
-            return item.get("externalRef", item.get("external_ref"))
-        return None
+        return check_item(item, position, now=self._validated_at, skew=self._client.clock_skew)
 
     async def _read(self, tg: asyncio.TaskGroup) -> None:
         options = self.options
-        if (
-            options.on_invalid == "raise"
-            and isinstance(self._rows, Sequence)
-            and not await self._precheck(self._rows)
-        ):
-            return
+        if options.on_invalid == "raise" and isinstance(self._rows, Sequence):
+            problems = await precheck(self._rows, self._check)
+            if problems:
+                self._fail(ValidationError(problems, what="input"))
+                return
         batcher = self._batcher = Batcher(options.batch_size, max_bytes=options.max_body_bytes)
+
+        async def dispatch(batch: Batch) -> None:
+            await self._dispatch(tg, batch)
+
+        reader = RowReader(
+            self._ledger,
+            batcher,
+            latest=self._latest_event_date,
+            row_key=options.row_key,
+            check=self._check,
+            reject=self._reject_row,
+            dispatch=dispatch,
+            progress=self._report_progress,
+            # A sequence was checked whole above: reading it ahead shows nothing.
+            read_ahead=options.on_invalid == "skip" or isinstance(self._rows, Sequence),
+        )
         async with _iterate(self._rows) as (sync_iter, async_iter):
-            position = -1
-            latest = self._latest_event_date
-            row_key = options.row_key
-            ledger = self._ledger
-            add = batcher.add
-            known_ids: set[str] = set()
-            while True:
-                if position & 255 == 255:
-                    self._report_progress()
-                    if async_iter is None:
-                        await asyncio.sleep(0)
-                item = (
-                    next(sync_iter, _END) if async_iter is None else await anext(async_iter, _END)
-                )
-                if item is _END:
-                    break
-                position += 1
-                ledger.row_read()
-                # The fast path: a plainly valid dict becomes its wire dict in one call, a plainly
-                # valid typed row stays as it is (encoded with its batch: a new dict per row, kept
-                # until the batch is accepted, would cost the garbage collector more). Anything
-                # else goes down the slow path, which decides (and words the problems).
-                kind = type(item)
-                wire: BatchRow | None = None
-                row: IngestionJobRow | None = None
-                problems: list[RowProblem] = []
-                if kind is dict:
-                    wire = wire_of_mapping(item, latest, known_ids)
-                elif kind is IngestionJobRow and plainly_valid(item, latest):
-                    wire = row = item
-                if wire is None:
-                    row, problems = self._check(item, position)
-                    if row is not None and not problems:
-                        wire = row  # checked by the slow path: sent as it is
-                batch = None
-                if wire is not None:
-                    try:
-                        if row_key is None:
-                            batch = add(position, wire)
-                        else:
-                            batch = add(position, wire, row_key(item))
-                    except (orjson.JSONEncodeError, ValueError) as exc:
-                        problems = [
-                            RowProblem(position, "row", f"cannot be encoded as JSON: {exc}")
-                        ]
-                if wire is None or problems:
-                    if not await self._reject_row(item, row, position, problems):
-                        return
-                    continue
-                ledger.row_batched()
-                if batch is not None:
-                    await self._dispatch(tg, batch)
-                    self._report_progress()
-            last = batcher.flush()
-            if last is not None:
-                await self._dispatch(tg, last)
+            await reader.read(sync_iter, async_iter)
 
     async def _reject_row(
         self,
@@ -491,7 +421,7 @@ class Ingestion:
         if self.options.on_invalid == "raise":
             self._fail(ValidationError(error.problems, what="input"))
             return False
-        await self._deliver(_keyed(result, self._key_of(item, row)))
+        await self._deliver(_keyed(result, key_of(item, row, self.options.row_key)))
         return True
 
     async def _dispatch(self, tg: asyncio.TaskGroup, batch: Batch) -> None:

@@ -40,10 +40,44 @@ def csv_texts(draw: st.DrawFn) -> str:
     return "".join(lines)
 
 
+PLAIN_CHARS = st.sampled_from(list("ab 1-ø\t"))
+
+
+@st.composite
+def plain_csv_texts(draw: st.DrawFn) -> str:
+    """Mostly plain files (what the block path takes): many lines, now and then a blank line, an
+    empty or missing cell, a quote, a stray CR, a CRLF end, an undecodable byte."""
+    header = draw(HEADERS)
+    delimiter = next(c for c in ",;\t|" if c in header)
+    width = header.count(delimiter) + 1
+    lines = [header + "\n"]
+    for _ in range(draw(st.integers(0, 40))):
+        cells = [draw(st.text(PLAIN_CHARS, min_size=1, max_size=5)) for _ in range(width)]
+        odd = draw(st.integers(0, 15))
+        if odd == 0:
+            cells = cells[:-1]
+        elif odd == 1:
+            cells[0] = " "
+        elif odd == 2:
+            cells[-1] = '"q"'
+        elif odd == 3:
+            cells = [""]
+        elif odd == 4:
+            cells[0] += "\r"
+        elif odd == 5:
+            cells[0] += "\udcff"  # encoded with surrogatepass: not valid UTF-8
+        end = "\r\n" if odd == 6 else "\n"
+        lines.append(delimiter.join(cells) + end)
+    if draw(st.booleans()):
+        lines[-1] = lines[-1].rstrip("\r\n")
+    return "".join(lines)
+
+
 def _read(text: str, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     with monkeypatch.context() as patch:
         if not fast:
             patch.setattr(PhysicalLines, "take_unquoted", lambda self, limit: None)
+            patch.setattr(PhysicalLines, "take_block", lambda self, limit: None)
         try:
             with CsvReader(io.BytesIO(text.encode("utf-8", "surrogatepass"))) as reader:
                 items = list(reader)
@@ -54,7 +88,7 @@ def _read(text: str, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str
 
 
 @settings(max_examples=400, deadline=None)
-@given(text=csv_texts())
+@given(text=csv_texts() | plain_csv_texts())
 def test_the_fast_path_reads_what_the_csv_module_reads(text: str) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         assert _read(text, fast=True, monkeypatch=monkeypatch) == _read(
@@ -79,6 +113,7 @@ def test_plain_lines_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None
         return result
 
     monkeypatch.setattr(PhysicalLines, "take_unquoted", counting)
+    monkeypatch.setattr(PhysicalLines, "take_block", lambda self, limit: None)
     with CsvReader(io.BytesIO(text.encode())) as reader:
         items = list(reader)
     assert items == [
@@ -99,3 +134,34 @@ def test_plain_lines_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None
     # The two plain rows and the blank line; not the quoted row, nor the header (the delimiter
     # sniffing peeked at it, so the csv module reads it).
     assert [c[0] for c in taken] == [2, 3, 5]
+
+
+def test_plain_blocks_are_split_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    case = "123e4567-e89b-12d3-a456-426614174000"
+    lines = [f"{case},note {i},2026-02-01T09:30:00Z,N{i}\r\n" for i in range(5000)]
+    text = "caseId,description,eventDate,externalRef\n" + "".join(lines) + f"{case},last,,\n"
+    blocks: list[int] = []
+    original = PhysicalLines.take_block
+
+    def counting(self: PhysicalLines, limit: int) -> tuple[int, list[str]] | None:
+        result = original(self, limit)
+        if result is not None:
+            blocks.append(len(result[1]))
+        return result
+
+    monkeypatch.setattr(PhysicalLines, "take_block", counting)
+    with CsvReader(io.BytesIO(text.encode())) as reader:
+        items = list(reader)
+        assert reader.bytes_read == len(text)
+        spans = [reader.lines.span(i, i) for i in range(len(items))]
+    assert len(items) == 5001
+    assert items[4999] == {
+        "caseId": case,
+        "description": "note 4999",
+        "eventDate": "2026-02-01T09:30:00Z",
+        "externalRef": "N4999",
+    }
+    assert items[5000] == {"caseId": case, "description": "last"}
+    assert spans == [(i + 2, i + 2) for i in range(5001)]
+    assert sum(blocks) == 5001  # every line went in a block
+    assert len(blocks) < 20

@@ -12,6 +12,7 @@ Foreign exceptions are translated here, at one boundary (:meth:`DebituraClient._
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import time
@@ -328,9 +329,18 @@ class DebituraClient:
         """
         checked = _validate.check_batch(rows, now=datetime.now(UTC), skew=self.clock_skew)
         key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
+        sent = asyncio.get_running_loop().time()
         accepted = await self.post_encoded_job(_wire.encode_rows(checked), idempotency_key=key)
         _check_queued(accepted, len(checked))
-        return self.track(accepted.job_id, idempotency_key=key, rows=len(checked), max_age=max_age)
+        if self._closed:
+            raise RuntimeError("this DebituraClient is closed")
+        return self.tracker.track(
+            accepted.job_id,
+            idempotency_key=key,
+            rows=len(checked),
+            max_age=... if isinstance(max_age, _Default) else max_age,
+            submitted_at=sent,
+        )
 
     def track(
         self,

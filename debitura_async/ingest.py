@@ -455,6 +455,7 @@ class Ingestion:
             async with self._submit_limiter:
                 if self._gate.stopped is not None:
                     raise self._gate.stopped
+                sent = asyncio.get_running_loop().time()
                 accepted = await self._client.post_encoded_job(
                     entry.batch.body(), idempotency_key=entry.key, counters=self.counters
                 )
@@ -479,7 +480,7 @@ class Ingestion:
             except ContradictoryResponseError as error:  # never polled: not trusted enough
                 await self._record(self._ledger.unresolve(entry, error, _now()), slot)
                 return
-            await self._await_job(entry, slot)
+            await self._await_job(entry, slot, sent_at=sent)
 
     async def _split(
         self, tg: asyncio.TaskGroup, entry: Entry, slot: _Slot, error: DebituraError
@@ -502,7 +503,7 @@ class Ingestion:
             await self._deliver(_keyed(result, key))
         self._release(slot)
 
-    async def _await_job(self, entry: Entry, slot: _Slot) -> None:
+    async def _await_job(self, entry: Entry, slot: _Slot, *, sent_at: float | None = None) -> None:
         assert entry.job_id is not None  # noqa: S101 - accepted
         tracker = self._client.tracker
         policy = self.options.polling
@@ -514,6 +515,7 @@ class Ingestion:
                 counters=self.counters,
                 policy=policy,
                 max_poll_failures=self.options.max_poll_failures,
+                submitted_at=sent_at,
             )
         except DebituraError as exc:  # DuplicateJobIdError: another batch holds this job id
             await self._record(self._ledger.unresolve(entry, exc, _now()), slot)

@@ -1,15 +1,19 @@
 """A virtual-time server for judging poll planners: pure, seeded, no sockets, no clock.
 
-Each :class:`ServerModel` is a FIFO pool of ``workers`` (our jobs are its only traffic): a job
-accepted at ``a`` starts at ``max(a, previous start, first free worker)``, is *Queued* before
-that, *InProgress* with ``processed = 0`` for its ``base`` seconds, then processes its rows at an
-even pace until it ends (*Completed*). Durations are drawn per job from the model's own law
-(``draw``), from a random stream fixed by ``(seed, job index)``, so every client sees the same
-jobs whatever its timing (only a drifting server, whose speed depends on when a job starts, gives
-different draws to different timings, as a real one would).
+Each :class:`ServerModel` is a FIFO pool (our jobs are its only traffic): a job is *Queued*
+until a worker is free, *InProgress* with ``processed = 0`` for its set-up time, then processes
+its rows at an even pace until it ends (*Completed*). :data:`SCENARIOS` are the emulator's own
+latency presets (``LatencyModel.preset``), placed by the emulator's own pure ``JobScheduler``:
+the very laws benchmark P7 runs over sockets. :data:`OTHER_LAWS` are laws the emulator lacks
+(a heavy tail on the processing only, a drift that starts late), drawn per job from a random
+stream fixed by ``(seed, job index)``, so the planner is judged on more than one model.
 
-The driver keeps ``in_flight`` jobs going: when a client *detects* a job finished it submits the
-next one at that instant, so detection delay costs wall time. Three clients:
+Requests take a round trip (``ServerModel.rtt``, model seconds, +-50 % per request, seeded): a
+poll is answered as of half-way and its answer known at the end; several are in flight at once,
+so answers arrive out of order, and submissions in flight together reach the server in an order
+the client does not know. The driver keeps ``in_flight`` jobs going: when a client *detects* a
+job finished it submits the next one at that instant, so detection delay costs wall time.
+Three clients:
 
 * the **oracle** polls each job exactly at its end (one poll, no delay): the physical limit;
 * the **naive** cadence, ``PollPolicy.fixed(3.0)`` (the guide's plan);
@@ -17,7 +21,8 @@ next one at that instant, so detection delay costs wall time. Three clients:
 
 ``run(model, client, seed)`` returns a :class:`RunResult` (wall time, polls per job, detection
 delays); ``compare(model, seeds)`` measures all three on the same seeds.
-``python -m benchmarks.polling_sim [--prefer P] [--scarcity S] [--seeds N]`` prints the table.
+``python -m benchmarks.polling_sim [--prefer P] [--scarcity S] [--seeds N] [--rtt R]
+[--other-laws]`` prints the table.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import random
 import statistics
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from debitura_async._polling import PollPlanner, PollPolicy
 from debitura_async._polling_policy import PREFERENCES
@@ -350,7 +355,12 @@ def compare(
 
 
 def table(
-    seeds: Sequence[int] = range(10), policy: PollPolicy | None = None, *, scarcity: float = 0.0
+    seeds: Sequence[int] = range(10),
+    policy: PollPolicy | None = None,
+    *,
+    scarcity: float = 0.0,
+    rtt: float = 0.0,
+    models: Sequence[ServerModel] = SCENARIOS,
 ) -> str:
     """The Markdown table of every scenario: the SDK's planner and the naive cadence."""
     lines = [
@@ -358,8 +368,9 @@ def table(
         "| mean delay s | p90 delay s |",
         "|---|---|---|---|---|---|",
     ]
-    for model in SCENARIOS:
-        figures = compare(model, seeds, {"sdk": sdk(policy, scarcity=scarcity), "naive 3 s": NAIVE})
+    for model in models:
+        clients = {"sdk": sdk(policy, scarcity=scarcity), "naive 3 s": NAIVE}
+        figures = compare(replace(model, rtt=rtt), seeds, clients)
         for name in ("sdk", "naive 3 s"):
             c = figures[name]
             lines.append(
@@ -378,13 +389,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scarcity", type=float, default=0.0, help="0..1")
     parser.add_argument("--seeds", type=int, default=30, help="how many seeds (default 30)")
     parser.add_argument("--first-seed", type=int, default=100, help="default 100 (held out)")
+    parser.add_argument("--rtt", type=float, default=0.0, help="round trip, model s (default 0)")
+    parser.add_argument(
+        "--other-laws", action="store_true", help="the laws the emulator lacks, not its presets"
+    )
     args = parser.parse_args(argv)
     prefer: str | float = args.prefer
     if prefer not in PREFERENCES:
         prefer = float(args.prefer)
     policy = PollPolicy(prefer=prefer)  # type: ignore[arg-type]
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    print(table(seeds, policy, scarcity=args.scarcity))
+    models = OTHER_LAWS if args.other_laws else SCENARIOS
+    print(table(seeds, policy, scarcity=args.scarcity, rtt=args.rtt, models=models))
     return 0
 
 

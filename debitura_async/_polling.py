@@ -65,6 +65,7 @@ _TOLERANCE = 0.04  # an end predicted within this share of a typical duration ne
 _EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
 _CLEAR_CHOICE = 4.0  # one set-up model varying this many times less than the other is clear
 _CLEAR_AFTER = 4  # ... once so many set-up times are measured
+_QUEUED_STEP = 0.02  # the first back-off after a Queued answer, in typical durations
 _BACKLOG = 16  # so many of our jobs outstanding may queue at any server, pool seen or not
 _EARLY = 0.2  # a job caught before this share of its duration is likely probed
 _PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible end
@@ -709,6 +710,11 @@ class PollPlanner:
             (_, _, high), proportional = self._offset_model()
             if proportional and high > 0:
                 due = max(due, job.start + 0.5 * elapsed / high)
+        elif job.blank_polls and job.last_poll is not None:
+            # Seen Queued again and again: the model's start is wrong (an order or a pool it
+            # has not learned yet); never a poll storm, back off geometrically meanwhile.
+            step = _QUEUED_STEP * typical * 2.0 ** min(job.blank_polls - 1, 16)
+            due = max(due, job.last_poll + min(step, typical))
         return due
 
     def _plan_running(self, job: _Job, typical: float) -> float:

@@ -13,6 +13,8 @@ Foreign exceptions are translated here, at one boundary (:meth:`DebituraClient._
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import os
 import platform
 import time
@@ -67,6 +69,8 @@ from .models import (
 from .tracker import DEFAULT_MAX_JOB_AGE, JobHandle, JobTracker
 
 __all__ = ["DEFAULT_BASE_URL", "DebituraClient", "RequestStats", "Timeout"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL: Final = "https://collectionpartner-api.debitura.com"
 API_KEY_ENV: Final = "DEBITURA_API_KEY"
@@ -300,9 +304,18 @@ class DebituraClient:
         return result
 
     def _scarcity(self) -> float:
-        """How much of the request budget is in use (0..1), for the poll planner."""
+        """How much of the request budget is in use (0..1), for the poll planner. A budget's
+        ``scarcity()`` that raises or answers nonsense reads as 0 (plenty): polling must not
+        stop for a hint."""
         reading = getattr(self.budget, "scarcity", None)
-        return float(reading()) if callable(reading) else 0.0
+        if not callable(reading):
+            return 0.0
+        try:
+            value = float(reading())
+        except Exception:  # noqa: BLE001 - a user's budget: its hint is optional
+            logger.warning("the budget's scarcity() failed; polling as if requests were plenty")
+            return 0.0
+        return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
 
     async def _poll_job(
         self, job_id: uuid.UUID, counters: RequestStats | None = None

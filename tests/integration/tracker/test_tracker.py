@@ -16,6 +16,7 @@ from debitura_async import (
     JobWaitTimeout,
     NotFoundError,
     PollPolicy,
+    RequestBudget,
 )
 from debitura_async.emulator import Emulator, EmulatorConfig
 
@@ -157,3 +158,34 @@ async def test_fixed_cadence_is_still_available(emulator: Emulator) -> None:
         assert status.is_terminal
         assert client.stats.gets >= 2  # a 10 ms cadence polls a ~15 ms job more than once
         assert len(client.tracker) == 0
+
+
+class _HintlessBudget(RequestBudget):
+    """A user's budget whose optional scarcity() hint fails, then answers nonsense."""
+
+    calls = 0
+
+    def scarcity(self) -> float:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("no hint today")
+        return float("nan")
+
+
+async def test_a_budget_whose_scarcity_hint_fails_does_not_stop_polling(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    budget = _HintlessBudget()
+    async with DebituraClient(
+        emulator.api_key,
+        base_url=emulator.url,
+        retry=fast_retry(),
+        polling=SCALED,
+        budget=budget,
+    ) as client:
+        assert client._scarcity() == 0.0  # the raising call: read as plenty, and logged
+        assert client._scarcity() == 0.0  # NaN: read as plenty
+        handle = await client.submit(note_rows(emulator, 20))
+        status = await handle.wait(timeout=30)
+    assert status.status is AsyncJobStatus.COMPLETED
+    assert "scarcity() failed" in caplog.text

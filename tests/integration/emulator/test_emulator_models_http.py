@@ -148,10 +148,12 @@ async def _cli_emulator(*args: str) -> tuple[asyncio.subprocess.Process, dict[st
 @pytest.mark.parametrize("source", ["flag", "json"])
 async def test_the_cli_and_the_json_config_select_a_preset(source: str, tmp_path: Path) -> None:
     if source == "flag":
-        args = ["--latency-preset=fifo-2", "--jitter=0", "--time-scale=100"]
+        # Slow enough (a 2-s job is 1 s real) that the four POSTs reach the server before the
+        # first job ends even on a loaded machine: FIFO order is only visible if they queue.
+        args = ["--latency-preset=fifo-2", "--jitter=0", "--time-scale=2"]
     else:
         path = tmp_path / "config.json"
-        config = {"timeScale": 100, "latency": {"preset": "fifo-2", "jitter": 0}}
+        config = {"timeScale": 2, "latency": {"preset": "fifo-2", "jitter": 0}}
         path.write_text(json.dumps(config))
         args = [f"--config={path}"]
     proc, ready = await _cli_emulator(*args)

@@ -77,7 +77,7 @@ async def _service(callers: int, rows: int, scale: float, *, shared: bool) -> di
 
 
 async def run(*, quick: bool) -> Scenario:
-    callers = 40 if quick else 200
+    callers = 16 if quick else 200
     rows = 100
     scale = 50.0
     scenario = Scenario(

@@ -106,7 +106,7 @@ async def _one(preset: str, variant: str, *, jobs: int, scale: float) -> dict[st
 
 
 async def run(*, quick: bool) -> Scenario:
-    jobs = 12 if quick else 32
+    jobs = 4 if quick else 32
     scale = 100.0
     presets = SCENARIOS[:2] if quick else SCENARIOS
     scenario = Scenario(

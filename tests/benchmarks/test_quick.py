@@ -34,10 +34,6 @@ FIGURES = {
 }
 
 
-# The tests that read the quick run share one worker, so the run (a minute) happens once.
-_QUICK_RUN = pytest.mark.xdist_group("benchmarks-quick-run")
-
-
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     out = tmp_path_factory.mktemp("bench") / "quick.json"
@@ -54,7 +50,6 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, 
     return proc.stdout, document
 
 
-@_QUICK_RUN
 def test_quick_mode_writes_every_scenario(quick_run: tuple[str, dict[str, Any]]) -> None:
     _, document = quick_run
     assert document["schema"] == 1
@@ -84,7 +79,6 @@ def test_quick_mode_writes_every_scenario(quick_run: tuple[str, dict[str, Any]])
     assert document["misses"] == misses
 
 
-@_QUICK_RUN
 def test_quick_mode_figures_are_consistent(quick_run: tuple[str, dict[str, Any]]) -> None:
     _, document = quick_run
     scenarios = document["scenarios"]
@@ -104,7 +98,6 @@ def test_quick_mode_figures_are_consistent(quick_run: tuple[str, dict[str, Any]]
     assert p5["sequential"]["jobs"] == p5["pipeline"]["jobs"]
 
 
-@_QUICK_RUN
 def test_quick_mode_prints_the_table(quick_run: tuple[str, dict[str, Any]]) -> None:
     stdout, _ = quick_run
     lines = stdout.splitlines()

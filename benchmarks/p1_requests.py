@@ -95,7 +95,7 @@ async def _pipeline(rows: int, scale: float, policy: PollPolicy) -> dict[str, An
 
 
 async def run(*, quick: bool) -> Scenario:
-    rows = 10_000 if quick else 100_000
+    rows = 3_000 if quick else 100_000
     scale = 100.0 if quick else 50.0
     scenario = Scenario(
         key="P1",

@@ -46,7 +46,7 @@ def fluid_bound(requests: int, limit: int, window: float) -> float:
 
 async def run(*, quick: bool) -> Scenario:
     if quick:
-        rows, limit, scale = 1_200, 100, 60.0
+        rows, limit, scale = 600, 100, 60.0
     else:
         rows, limit, scale = 30_000, 600, 20.0
     window_real = 60.0 / scale

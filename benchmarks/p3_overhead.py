@@ -215,7 +215,7 @@ def _check(label: str, rate: float, baseline_rate: float, repeats: int) -> Check
 
 
 async def run(*, quick: bool) -> Scenario:
-    rows_count = 20_000 if quick else 200_000
+    rows_count = 5_000 if quick else 200_000
     repeats = 1 if quick else 5
     scenario = Scenario(
         key="P3",

@@ -219,7 +219,7 @@ async def run(*, quick: bool) -> Scenario:
         RateLimits,
     )
 
-    small, large = (20_000, 200_000) if quick else (1_000_000, 10_000_000)
+    small, large = (5_000, 50_000) if quick else (1_000_000, 10_000_000)
     scenario = Scenario(
         key="P4",
         title="peak memory streaming rows",

@@ -112,7 +112,7 @@ async def _pipeline(
 
 
 async def run(*, quick: bool) -> Scenario:
-    rows = 3_000 if quick else 20_000
+    rows = 2_000 if quick else 20_000
     scale = 200.0 if quick else 100.0
     workers = LatencyModel().workers or 1
     scenario = Scenario(

@@ -77,7 +77,7 @@ async def _service(callers: int, rows: int, scale: float, *, shared: bool) -> di
 
 
 async def run(*, quick: bool) -> Scenario:
-    callers = 40 if quick else 200
+    callers = 16 if quick else 200
     rows = 100
     # a 100-row job lasts 4.5 model s: 90 ms at 50x, too close to one loaded event loop's lag
     # for 200 callers at once (every client then looks late); 450 ms at 10x

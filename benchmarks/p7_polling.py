@@ -106,7 +106,7 @@ async def _one(preset: str, variant: str, *, jobs: int, scale: float) -> dict[st
 
 
 async def run(*, quick: bool) -> Scenario:
-    jobs = 12 if quick else 32
+    jobs = 4 if quick else 32
     # 25x: a fast-5x job lasts 0.2 s, a guide job 1.1 s; at 100x a loaded machine's round
     # trips and event-loop lag (several ms) were a sizeable share of a job, the oracle's too
     scale = 100.0 if quick else 25.0

@@ -53,7 +53,7 @@ async def _per_acquire(budget: Any, count: int, tasks: int) -> float:
 
 
 async def _overhead(server: RedisServer, *, quick: bool) -> dict[str, float]:
-    local_n, redis_n = (2_000, 300) if quick else (50_000, 3_000)
+    local_n, redis_n = (500, 100) if quick else (50_000, 3_000)
     figures: dict[str, float] = {}
     for tasks in (1, 32):
         local = [await _per_acquire(RequestBudget(ROOMY), local_n, tasks) for _ in range(3)]
@@ -109,7 +109,7 @@ async def _four(
 async def run(*, quick: bool) -> Scenario:
     # The budget's safety must cover how far apart a burst of sends reaches the server: on a
     # loaded 2-core machine ~0.1 s real, whatever the time scale (so 2 % of a 10-s window).
-    rows_each, limit, scale, safety = (150, 60, 30.0, 0.1) if quick else (750, 100, 6.0, 0.02)
+    rows_each, limit, scale, safety = (100, 60, 30.0, 0.1) if quick else (750, 100, 6.0, 0.02)
     scenario = Scenario(
         key="P8",
         title="shared budget: overhead per request, 4 processes on one key",

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from debitura_async.emulator import EmulatorProcess, World
+from debitura_async.emulator import EmulatorProcess, LatencyModel, World
 
 from ._support import (
     CLI,
@@ -373,7 +373,10 @@ async def test_demo_runs_the_bundled_sample_and_exits_1(tmp_path: Path) -> None:
 async def test_status_wait_timeout_exits_3_while_the_job_runs() -> None:
     from debitura_async import DebituraClient, IngestionJobRow
 
-    async with EmulatorProcess(fast_config(time_scale=1.0)) as emu:
+    # A job of a minute or more: still running whenever the CLI (slow to start on a loaded
+    # machine) first asks, so the 0.3-s timeout is what ends the wait.
+    slow = LatencyModel(base=60.0)
+    async with EmulatorProcess(fast_config(time_scale=1.0, latency=slow)) as emu:
         async with DebituraClient(emu.api_key, base_url=emu.url) as client:
             job = await client.create_ingestion_job(
                 [IngestionJobRow(emu.case_ids[0], "a slow job") for _ in range(100)]

@@ -104,15 +104,46 @@ class Measurements:
         }
         return orjson.dumps(data, option=orjson.OPT_INDENT_2)
 
+    def merge(self, figures: list[dict[str, Any]]) -> None:
+        """Add the figures another process measured (``as_json``'s ``scenarios``)."""
+        for entry in figures:
+            values = {k: v for k, v in entry.items() if k not in ("category", "scenario")}
+            self(entry["category"], entry["scenario"]).add(**values)
+
+
+_WORKER_KEY = "debitura_reliability_figures"
+_from_workers = Measurements()
+_started = time.monotonic()
+
 
 @pytest.fixture(scope="session")
 def measurements(request: pytest.FixtureRequest) -> Iterator[Measurements]:
     collected = Measurements()
     started = time.monotonic()
     yield collected
-    if collected:
-        soak = bool(request.config.getoption("--soak"))
-        LAST_RUN.write_bytes(collected.as_json(soak=soak, started=started))
+    if not collected:
+        return
+    soak = bool(request.config.getoption("--soak"))
+    document = collected.as_json(soak=soak, started=started)
+    workeroutput = getattr(request.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller merges and writes
+        workeroutput[_WORKER_KEY] = document.decode()
+    else:
+        LAST_RUN.write_bytes(document)
+
+
+def collect_worker_figures(node: Any) -> None:
+    """xdist controller (tests/conftest.py's hook): keep one finished worker's figures."""
+    document = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if document is not None:
+        _from_workers.merge(orjson.loads(document)["scenarios"])
+
+
+def write_worker_figures(config: pytest.Config) -> None:
+    """xdist controller, at the end of the session: every worker's figures in one file."""
+    if _from_workers:
+        soak = bool(config.getoption("--soak", default=False))
+        LAST_RUN.write_bytes(_from_workers.as_json(soak=soak, started=_started))
 
 
 @pytest.fixture

@@ -40,7 +40,9 @@ MODULE = [sys.executable, "-m", "debitura_async.emulator"]
 
 async def test_on_job_scheduled_tells_the_finish_before_the_202_and_it_holds() -> None:
     seen: list[ScheduledJob] = []
-    config = fast_config(time_scale=50.0, latency=LatencyModel.preset("fifo-2"))
+    # 2x, not faster: the four POSTs must all reach the server before the first job ends (they
+    # only queue then), even on a loaded machine; nothing here waits for a job to finish.
+    config = fast_config(time_scale=2.0, latency=LatencyModel.preset("fifo-2"))
     async with (
         Emulator(config, on_job_scheduled=seen.append) as emu,
         aiohttp.ClientSession() as session,
@@ -148,10 +150,12 @@ async def _cli_emulator(*args: str) -> tuple[asyncio.subprocess.Process, dict[st
 @pytest.mark.parametrize("source", ["flag", "json"])
 async def test_the_cli_and_the_json_config_select_a_preset(source: str, tmp_path: Path) -> None:
     if source == "flag":
-        args = ["--latency-preset=fifo-2", "--jitter=0", "--time-scale=100"]
+        # Slow enough (a 2-s job is 1 s real) that the four POSTs reach the server before the
+        # first job ends even on a loaded machine: FIFO order is only visible if they queue.
+        args = ["--latency-preset=fifo-2", "--jitter=0", "--time-scale=2"]
     else:
         path = tmp_path / "config.json"
-        config = {"timeScale": 100, "latency": {"preset": "fifo-2", "jitter": 0}}
+        config = {"timeScale": 2, "latency": {"preset": "fifo-2", "jitter": 0}}
         path.write_text(json.dumps(config))
         args = [f"--config={path}"]
     proc, ready = await _cli_emulator(*args)

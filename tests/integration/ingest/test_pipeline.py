@@ -208,7 +208,9 @@ async def test_deadline_reports_accepted_jobs_unresolved_with_ids() -> None:
         DebituraClient(emu.api_key, base_url=emu.url) as client,
     ):
         rows = (IngestionJobRow(emu.case_ids[i % 20], f"n{i}") for i in range(50_000))
-        async with client.ingest(rows, deadline=0.5, max_jobs_in_flight=3) as results:
+        # 2 s: long enough for a first POST to be answered on a loaded machine, far shorter than
+        # a 1000-row job at 2x (13 s), so the accepted jobs are still running at the deadline
+        async with client.ingest(rows, deadline=2.0, max_jobs_in_flight=3) as results:
             seen = [r async for r in results]
         summary = results.summary
         assert_invariants(summary)

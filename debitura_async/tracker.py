@@ -59,6 +59,9 @@ NOT_FOUND_TOLERANCE: Final = 3
 Poll = Callable[[uuid.UUID, "RequestStats | None"], Awaitable[IngestionJobStatus]]
 
 
+_SETTLE_TIMEOUT = 5.0  # seconds settle() waits at most for an idle poll loop to end
+
+
 class JobHandle:
     """One tracked job: its id, key and rows, the latest status seen, and a way to wait for it.
 
@@ -306,7 +309,9 @@ class JobTracker:
         runner = self._runner
         if runner is not None and not runner.done() and not self._jobs:
             self._wake.set()
-            await asyncio.wait([runner], timeout=1.0)
+            # it ends at its next turn, once the polls cancelled with their jobs have unwound
+            # (a second or more on a loaded machine); bounded, so a wedged loop cannot hang us
+            await asyncio.wait([runner], timeout=_SETTLE_TIMEOUT)
 
     async def completions(self) -> AsyncIterator[JobHandle]:
         """Every tracked job as it finishes (terminal or given up), from now on, until closed."""
@@ -370,7 +375,7 @@ class JobTracker:
             self._expire(now)
             best = self._next_due()
             if best is not None and best[0] <= now:
-                self._polling[best[1]] = tg.create_task(self._poll_one(best[1]))
+                self._start_poll(tg, best[1])
                 continue
             self._wake.clear()
             timeout = None if best is None else best[0] - now
@@ -530,6 +535,19 @@ class JobTracker:
         )
         if terminal or status.is_terminal:
             self._end(handle, status=status)
+
+    def _start_poll(self, tg: asyncio.TaskGroup, job_id: uuid.UUID) -> None:
+        task = tg.create_task(self._poll_one(job_id))
+        self._polling[job_id] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            # A poll cancelled before its first step never runs its own clean-up (_poll_one's
+            # finally): drop it here, or the loop would wait for it forever.
+            if self._polling.get(job_id) is finished:
+                del self._polling[job_id]
+                self._wake.set()
+
+        task.add_done_callback(done)
 
     def _forget(self, job_id: uuid.UUID) -> None:
         handle = self._jobs.pop(job_id, None)

@@ -37,8 +37,6 @@ import math
 from collections import deque
 from collections.abc import Container, Hashable, Iterable, Iterator
 
-import attrs
-
 from ._polling_model import (
     Extrapolation,
     FifoEntry,
@@ -46,81 +44,37 @@ from ._polling_model import (
     best_first_wait,
     extrapolate,
     fifo_misfit,
-    fifo_starts,
 )
+from ._polling_plan import _Planning
 from ._polling_policy import Mode, PollPolicy, PollStats
+from ._polling_state import (
+    _BACKLOG,
+    _CENSORED_SHRINK,
+    _CLEAR_AFTER,
+    _CLEAR_CHOICE,
+    _CONCURRENT,
+    _EARLY,
+    _EXPLORE_MAX,
+    _EXPLORE_MIN,
+    _HISTORY,
+    _PRICE_HIGH,
+    _PRICE_LOW,
+    _QUEUED,
+    _REFIT_EVERY,
+    _SCOUTS,
+    _TOLERANCE,
+    _UNSURE_START,
+    _WARM_UP,
+    _check_scarcity,
+    _Job,
+    _Order,
+    _order,
+)
 
 __all__ = ["PollPlanner", "PollPolicy", "PollStats"]
 
-_QUEUED = 0
-_IN_PROGRESS = 1
-_SCOUT_FRACTION = 0.12  # the scout's first poll, as a share of the prior duration
-_CENSORED_SHRINK = 0.75  # a job found done at its first poll ended at most then: count it shorter
-_HISTORY = 64
-_REFIT_EVERY = 4  # finished jobs between two fits of the parallelism (also fitted on evidence)
-_SCOUTS = 3  # jobs measured early while nothing is known (one could be an outlier)
-_WARM_UP = 6  # until so many durations are known, first polls go at half the shortest one
-_PRICE_LOW, _PRICE_HIGH = 0.05, 1.0  # a poll's price in shares of a typical duration
-_TOLERANCE = 0.04  # an end predicted within this share of a typical duration needs no probe
-_EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed
-_CLEAR_CHOICE = 4.0  # one set-up model varying this many times less than the other is clear
-_CLEAR_AFTER = 4  # ... once so many set-up times are measured
-_QUEUED_STEP = 0.02  # the first back-off after a Queued answer, in typical durations
-_BACKLOG = 16  # so many of our jobs outstanding may queue at any server, pool seen or not
-_EARLY = 0.2  # a job caught before this share of its duration is likely probed
-_PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible end
-_TRUST_PRICES = 2.0  # one answer's end is trusted when its spread is under so many polls' price
-_UNSURE_START = 0.02  # a start estimate closer than this (x typical) to the first progress seen
-_CONCURRENT = 0.02  # adds closer than this share of a typical duration: concurrent submissions
 
-
-def _check_scarcity(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"scarcity must be a number in [0, 1], not {value!r}")
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"scarcity must lie in [0, 1], not {value!r}")
-    return float(value)
-
-
-@attrs.define
-class _Job:
-    key: Hashable
-    rows: int
-    accepted: float
-    seq: int
-    group: int  # the seq of the first job of its concurrent batch (order unknown within one)
-    due: float
-    start: float
-    kind: str = "first"  # what the next poll is for: first, scout, probe, end, retry
-    polls: int = 0
-    last_poll: float | None = None
-    not_before: float = -math.inf  # last seen Queued
-    started_by: float = math.inf  # first seen InProgress
-    blank_polls: int = 0  # polls that showed no progress yet (Queued, or InProgress at 0 rows)
-    zero_at: float = -math.inf  # last seen Queued or InProgress at zero rows
-    started_idle: float | None = None  # first seen InProgress, at zero rows
-    points: list[tuple[float, int]] = attrs.field(factory=list)
-    sampled: bool = False  # its duration already entered the window (calibration)
-    explore: bool = False  # probe it even if one answer looks conclusive (keeps the model honest)
-    guess: Extrapolation | None = None  # the end its first progress answer predicted
-    forced: float | None = None  # retry_later's due, until the next answer
-
-
-_Order = tuple[int, int, float, int]
-
-
-def _order(job: _Job, *, finished: bool = False) -> _Order:
-    """Where a job stands in the server's FIFO order: (its concurrent batch, then those seen
-    started (by when), then those not seen yet, then those seen queued (by when last seen so:
-    the one known to start latest last), ties by seq)."""
-    if finished or job.started_by < math.inf:
-        return (job.group, 0, min(job.started_by, job.start), job.seq)
-    if job.not_before > -math.inf:
-        return (job.group, 2, job.not_before, job.seq)
-    return (job.group, 1, 0.0, job.seq)
-
-
-class PollPlanner:
+class PollPlanner(_Planning):
     """Decides when each accepted job is polled next, from everything observed so far.
 
     Keys are any hashable job ids. Jobs are taken to be started by the server in the order they
@@ -639,104 +593,3 @@ class PollPlanner:
 
     def _drop(self, job: _Job) -> None:
         del self._jobs[job.key]
-
-    # -- planning --------------------------------------------------------------------------------
-
-    def _replan(self) -> None:
-        if self.policy.strategy == "fixed" or not self._jobs:
-            return
-        active = sorted(self._jobs.values(), key=lambda j: j.seq)
-        order = self._fifo_order()
-        starts = fifo_starts(
-            [entry for _, entry in order],
-            self._workers,
-            self._duration(self.policy.reference_rows, 0.5),
-        )
-        by_seq = {o[3]: start for (o, _), start in zip(order, starts, strict=True)}
-        # Until a duration is measured, the first few jobs look early; the others wait for them.
-        scouts = set() if self._calibrated else {j.seq for j in active[:_SCOUTS]}
-        for job in active:
-            job.start = by_seq[job.seq]
-            if job.forced is None:
-                job.due = self._clamp(job, self._plan(job, scout=job.seq in scouts))
-
-    def _fifo_order(self) -> list[tuple[_Order, FifoEntry]]:
-        """Recent finished jobs and the tracked ones, in the order the server started them:
-        acceptance order, and within a batch of concurrent submissions started before unseen
-        before queued (see :func:`_order`)."""
-        entries = [*self._history, *((_order(j), self._entry(j)) for j in self._jobs.values())]
-        entries.sort(key=lambda e: e[0])
-        return entries
-
-    def _fifo_entries(self) -> list[FifoEntry]:
-        return [entry for _, entry in self._fifo_order()]
-
-    def _entry(self, job: _Job) -> FifoEntry:
-        end = self._predicted_end(job) if job.points else None
-        return FifoEntry(
-            job.accepted,
-            None,
-            end,
-            job.not_before,
-            job.started_by,
-            idle_at=job.started_idle,
-            size=self._g(job.rows),
-        )
-
-    def _clamp(self, job: _Job, due: float) -> float:
-        p = self.policy
-        last = job.last_poll if job.last_poll is not None else job.accepted
-        if job.last_poll is not None:
-            due = max(due, job.last_poll + p.min_interval)
-        return min(due, last + p.max_interval)
-
-    def _plan(self, job: _Job, *, scout: bool) -> float:
-        e = self.economy
-        typical = self._duration(job.rows, 0.5)
-        if job.points:
-            return self._plan_running(job, typical)
-        if not self._calibrated:
-            job.kind = "scout" if scout else "first"
-            if scout:
-                return job.start + _SCOUT_FRACTION * typical * 2.0**job.blank_polls
-            return job.start + typical
-        job.kind = "first"
-        due = job.start + self._first_wait(job.rows)
-        if job.blank_polls and job.last_poll is not None and job.started_by < math.inf:
-            # Still at zero rows: its set-up is long, so is the job (a heavy tail, a slow path):
-            # back off geometrically, and past what a proportional set-up implies.
-            elapsed = max(job.last_poll - job.start, 0.0)
-            due = max(due, job.last_poll + max((0.1 + 0.2 * e) * typical, elapsed))
-            (_, _, high), proportional = self._offset_model()
-            if proportional and high > 0:
-                due = max(due, job.start + 0.5 * elapsed / high)
-        elif job.blank_polls and job.last_poll is not None:
-            # Seen Queued again and again: the model's start is wrong (an order or a pool it
-            # has not learned yet); never a poll storm, back off geometrically meanwhile.
-            step = _QUEUED_STEP * typical * 2.0 ** min(job.blank_polls - 1, 16)
-            due = max(due, job.last_poll + min(step, typical))
-        return due
-
-    def _plan_running(self, job: _Job, typical: float) -> float:
-        e = self.economy
-        t1 = job.points[-1][0]
-        ex = self._extrapolate(job)
-        if ex is None:  # no progress between two answers: look again a little later
-            job.kind = "probe"
-            return t1 + 0.25 * typical
-        # a long job (heavy tail, slow path) may be seen late in proportion: its own duration
-        own = max(typical, ex.end - job.start)
-        tolerance = max((_TOLERANCE + 0.3 * e) * own, _TRUST_PRICES * self.poll_price())
-        if ex.exact or (ex.spread <= tolerance and not (job.explore and e < 2 / 3)):
-            job.kind = "end"
-            margin = (0.004 + 0.03 * e) * typical
-            aim = ex.end if ex.exact else ex.end + (0.25 + 0.5 * e) * (ex.latest - ex.end)
-            return max(aim, ex.earliest) + margin + ex.spread * 0.5 * ex.exact
-        job.kind = "probe"  # unsure: measure the pace before the earliest plausible end
-        if len(self._offsets) >= 3:  # the set-up model is measured: its earliest end is sound,
-            # and the later the probe, the more rows its pace is measured over
-            return t1 + _PROBE_AT * (ex.earliest - t1)
-        bounds, proportional = self._offset_model()
-        start = self._start_for_pace(job, bounds, proportional)
-        elapsed = t1 - (job.start if start is None else start)
-        return t1 + min(0.5 * (ex.earliest - t1), max(elapsed, self.policy.min_interval))

@@ -1,0 +1,156 @@
+"""Where each tracked job's next poll goes: the planning half of :class:`._polling.PollPlanner`
+(a mixin; the learning half and the API are in :mod:`._polling`). Pure: ``now`` comes in, no
+clock, no event loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+from ._polling_model import Extrapolation, FifoEntry, Samples, fifo_starts
+from ._polling_policy import PollPolicy
+from ._polling_state import (
+    _PROBE_AT,
+    _QUEUED_STEP,
+    _SCOUT_FRACTION,
+    _SCOUTS,
+    _TOLERANCE,
+    _TRUST_PRICES,
+    _Job,
+    _Order,
+    _order,
+)
+
+__all__: list[str] = []
+
+
+class _Planning:
+    """The planner's scheduling: FIFO starts, then each job's next due."""
+
+    policy: PollPolicy
+    _jobs: dict[Hashable, _Job]
+    _history: deque[tuple[_Order, FifoEntry]]
+    _workers: int | None
+    _calibrated: bool
+    _offsets: Samples
+
+    if TYPE_CHECKING:
+
+        @property
+        def economy(self) -> float: ...
+        def poll_price(self) -> float: ...
+        def _g(self, rows: int) -> float: ...
+        def _duration(self, rows: int, q: float) -> float: ...
+        def _first_wait(self, rows: int) -> float: ...
+        def _predicted_end(self, job: _Job) -> float: ...
+        def _extrapolate(self, job: _Job, *, other: bool = False) -> Extrapolation | None: ...
+        def _offset_model(
+            self, *, other: bool = False
+        ) -> tuple[tuple[float, float, float], bool]: ...
+        def _start_for_pace(
+            self, job: _Job, bounds: tuple[float, float, float], proportional: bool
+        ) -> float | None: ...
+
+    # -- planning --------------------------------------------------------------------------------
+
+    def _replan(self) -> None:
+        if self.policy.strategy == "fixed" or not self._jobs:
+            return
+        active = sorted(self._jobs.values(), key=lambda j: j.seq)
+        order = self._fifo_order()
+        starts = fifo_starts(
+            [entry for _, entry in order],
+            self._workers,
+            self._duration(self.policy.reference_rows, 0.5),
+        )
+        by_seq = {o[3]: start for (o, _), start in zip(order, starts, strict=True)}
+        # Until a duration is measured, the first few jobs look early; the others wait for them.
+        scouts = set() if self._calibrated else {j.seq for j in active[:_SCOUTS]}
+        for job in active:
+            job.start = by_seq[job.seq]
+            if job.forced is None:
+                job.due = self._clamp(job, self._plan(job, scout=job.seq in scouts))
+
+    def _fifo_order(self) -> list[tuple[_Order, FifoEntry]]:
+        """Recent finished jobs and the tracked ones, in the order the server started them:
+        acceptance order, and within a batch of concurrent submissions started before unseen
+        before queued (see :func:`_order`)."""
+        entries = [*self._history, *((_order(j), self._entry(j)) for j in self._jobs.values())]
+        entries.sort(key=lambda e: e[0])
+        return entries
+
+    def _fifo_entries(self) -> list[FifoEntry]:
+        return [entry for _, entry in self._fifo_order()]
+
+    def _entry(self, job: _Job) -> FifoEntry:
+        end = self._predicted_end(job) if job.points else None
+        return FifoEntry(
+            job.accepted,
+            None,
+            end,
+            job.not_before,
+            job.started_by,
+            idle_at=job.started_idle,
+            size=self._g(job.rows),
+        )
+
+    def _clamp(self, job: _Job, due: float) -> float:
+        p = self.policy
+        last = job.last_poll if job.last_poll is not None else job.accepted
+        if job.last_poll is not None:
+            due = max(due, job.last_poll + p.min_interval)
+        return min(due, last + p.max_interval)
+
+    def _plan(self, job: _Job, *, scout: bool) -> float:
+        e = self.economy
+        typical = self._duration(job.rows, 0.5)
+        if job.points:
+            return self._plan_running(job, typical)
+        if not self._calibrated:
+            job.kind = "scout" if scout else "first"
+            if scout:
+                return job.start + _SCOUT_FRACTION * typical * 2.0**job.blank_polls
+            return job.start + typical
+        job.kind = "first"
+        due = job.start + self._first_wait(job.rows)
+        if job.blank_polls and job.last_poll is not None and job.started_by < math.inf:
+            # Still at zero rows: its set-up is long, so is the job (a heavy tail, a slow path):
+            # back off geometrically, and past what a proportional set-up implies.
+            elapsed = max(job.last_poll - job.start, 0.0)
+            due = max(due, job.last_poll + max((0.1 + 0.2 * e) * typical, elapsed))
+            (_, _, high), proportional = self._offset_model()
+            if proportional and high > 0:
+                due = max(due, job.start + 0.5 * elapsed / high)
+        elif job.blank_polls and job.last_poll is not None:
+            # Seen Queued again and again: the model's start is wrong (an order or a pool it
+            # has not learned yet); never a poll storm, back off geometrically meanwhile.
+            step = _QUEUED_STEP * typical * 2.0 ** min(job.blank_polls - 1, 16)
+            due = max(due, job.last_poll + min(step, typical))
+        return due
+
+    def _plan_running(self, job: _Job, typical: float) -> float:
+        e = self.economy
+        t1 = job.points[-1][0]
+        ex = self._extrapolate(job)
+        if ex is None:  # no progress between two answers: look again a little later
+            job.kind = "probe"
+            return t1 + 0.25 * typical
+        # a long job (heavy tail, slow path) may be seen late in proportion: its own duration
+        own = max(typical, ex.end - job.start)
+        tolerance = max((_TOLERANCE + 0.3 * e) * own, _TRUST_PRICES * self.poll_price())
+        if ex.exact or (ex.spread <= tolerance and not (job.explore and e < 2 / 3)):
+            job.kind = "end"
+            margin = (0.004 + 0.03 * e) * typical
+            aim = ex.end if ex.exact else ex.end + (0.25 + 0.5 * e) * (ex.latest - ex.end)
+            return max(aim, ex.earliest) + margin + ex.spread * 0.5 * ex.exact
+        job.kind = "probe"  # unsure: measure the pace before the earliest plausible end
+        if len(self._offsets) >= 3:  # the set-up model is measured: its earliest end is sound,
+            # and the later the probe, the more rows its pace is measured over
+            return t1 + _PROBE_AT * (ex.earliest - t1)
+        bounds, proportional = self._offset_model()
+        start = self._start_for_pace(job, bounds, proportional)
+        elapsed = t1 - (job.start if start is None else start)
+        return t1 + min(0.5 * (ex.earliest - t1), max(elapsed, self.policy.min_interval))

@@ -44,6 +44,7 @@ from ._polling_model import (
     best_first_wait,
     extrapolate,
     fifo_misfit,
+    measured_pace,
 )
 from ._polling_plan import _Planning
 from ._polling_policy import Mode, PollPolicy, PollStats
@@ -442,9 +443,9 @@ class PollPlanner(_Planning):
             if self._explore_countdown <= 0:
                 job.explore = True
                 self._explore_countdown = self._explore_every
-        if len(job.points) >= 2:  # the pace is measured: processing began (and it started) by
-            (t0, k0), (t1, k1) = job.points[-2:]
-            job.started_by = min(job.started_by, t1 - k1 * (t1 - t0) / (k1 - k0))
+        measured = measured_pace(job.points)
+        if measured is not None:  # the pace is measured: processing began (and it started) by
+            job.started_by = min(job.started_by, measured[1])
         self._learn_offset(job)
         self._validate(job)
         if len(self._durations) < _WARM_UP and not job.sampled:
@@ -461,16 +462,14 @@ class PollPlanner(_Planning):
     def _measured_start(self, job: _Job) -> float:
         """The start a duration counts from: the model's, unless the job's measured pace says
         its processing began far later (it waited in a queue the model did not know of)."""
-        if len(job.points) < 2:
+        measured = measured_pace(job.points)
+        if measured is None or measured[0] <= 0:
             return job.start
-        (t0, k0), (t1, k1) = job.points[-2:]
-        if k1 <= k0 or t1 <= t0:
-            return job.start
-        pace = (t1 - t0) / (k1 - k0)
+        pace, began = measured
         (_, _, high), proportional = self._offset_model()
         processing = job.rows * pace
         setup = high / max(1.0 - high, 0.05) * processing if proportional else high
-        return max(job.start, t1 - k1 * pace - setup)
+        return max(job.start, began - setup)
 
     def _fit_workers(self) -> None:
         """The server's apparent parallelism: the pool size whose FIFO starts best explain every
@@ -535,11 +534,11 @@ class PollPlanner(_Planning):
             job.guess = None
 
     def _learn_offset(self, job: _Job) -> None:
-        if len(job.points) < 2:
+        measured = measured_pace(job.points)
+        if measured is None:
             return
-        (t0, k0), (t1, k1) = job.points[-2:]
-        pace = (t1 - t0) / (k1 - k0)
-        began = t1 - k1 * pace
+        pace, began = measured
+        t1, k1 = job.points[-1]
         end = t1 + max(job.rows - k1, 0) * pace
         if began >= job.start - 2 * pace and end > job.start:
             offset = max(0.0, began - job.start)

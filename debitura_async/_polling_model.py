@@ -29,6 +29,7 @@ __all__ = [
     "extrapolate",
     "fifo_misfit",
     "fifo_starts",
+    "measured_pace",
     "quantile",
 ]
 
@@ -167,6 +168,18 @@ def fifo_misfit(
         if entry.idle_at is not None:
             misfit += max(0.0, entry.idle_at - setup - start)
     return misfit
+
+
+def measured_pace(points: Sequence[tuple[float, int]]) -> tuple[float, float] | None:
+    """Seconds a row, and the instant processing began, from a job's last two progress answers
+    ``(t, processed)`` (None with fewer than two, or no rows processed between them)."""
+    if len(points) < 2:
+        return None
+    (t0, k0), (t1, k1) = points[-2:]
+    if k1 <= k0:
+        return None
+    pace = (t1 - t0) / (k1 - k0)
+    return pace, t1 - k1 * pace
 
 
 @attrs.frozen

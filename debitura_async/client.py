@@ -345,14 +345,8 @@ class DebituraClient:
         sent = asyncio.get_running_loop().time()
         accepted = await self.post_encoded_job(_wire.encode_rows(checked), idempotency_key=key)
         _check_queued(accepted, len(checked))
-        if self._closed:
-            raise RuntimeError("this DebituraClient is closed")
-        return self.tracker.track(
-            accepted.job_id,
-            idempotency_key=key,
-            rows=len(checked),
-            max_age=... if isinstance(max_age, _Default) else max_age,
-            submitted_at=sent,
+        return self._track(
+            accepted.job_id, idempotency_key=key, rows=len(checked), max_age=max_age, sent=sent
         )
 
     def track(
@@ -368,11 +362,23 @@ class DebituraClient:
         Every caller tracking the same job id shares one handle and its polls.
         """
         jid = _as_uuid(job_id, "jobId")
+        return self._track(jid, idempotency_key=idempotency_key, rows=rows, max_age=max_age)
+
+    def _track(
+        self,
+        job_id: uuid.UUID,
+        *,
+        idempotency_key: str | None,
+        rows: int | None,
+        max_age: float | _Default | None,
+        sent: float | None = None,
+    ) -> JobHandle:
         if self._closed:
             raise RuntimeError("this DebituraClient is closed")
-        if isinstance(max_age, _Default):
-            return self.tracker.track(jid, idempotency_key=idempotency_key, rows=rows)
-        return self.tracker.track(jid, idempotency_key=idempotency_key, rows=rows, max_age=max_age)
+        age = ... if isinstance(max_age, _Default) else max_age  # ...: the tracker's default
+        return self.tracker.track(
+            job_id, idempotency_key=idempotency_key, rows=rows, max_age=age, submitted_at=sent
+        )
 
     async def wait_for_ingestion_job(
         self,

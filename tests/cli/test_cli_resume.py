@@ -10,8 +10,10 @@ Random ones SIGKILL the subprocess after a delay drawn from a seeded RNG.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -102,14 +104,17 @@ async def test_kill_at_random_moments_repeatedly_then_resume(tmp_path: Path) -> 
             "--time-scale", "10", "--journal", journal, "--report", report,
         ]  # fmt: skip
         kills = 0
-        for _ in range(5):
+        for attempt in range(5):
             # random moments after the run started (the interpreter's start-up takes a second
             # or more on a loaded machine: counting from the process start would kill before
             # anything is recorded every time)
             delay = rng.uniform(0.05, 0.8)
             resume = ["--resume"] if JournalStore.holds_run(journal) else []
+            # the last kill waits for a job in the journal, so that the final run surely has
+            # one to resume (under a loaded machine all four earlier kills may come before)
+            started = journal.exists if attempt < 4 else (lambda: _journal_holds_a_job(journal))
             outcome = await run_cli_killed_after(
-                delay, *args, *resume, env=cli_env(emu), once=journal.exists
+                delay, *args, *resume, env=cli_env(emu), once=started
             )
             if outcome == KILLED:
                 kills += 1
@@ -122,3 +127,17 @@ async def test_kill_at_random_moments_repeatedly_then_resume(tmp_path: Path) -> 
     records = read_report(report)
     assert_report_covers(records, sample)
     assert any(r["resumed"] for r in records if r["record"] == "job")
+
+
+def _journal_holds_a_job(journal: Path) -> bool:
+    """A batch the server accepted is in the journal (read-only; False while it is not there)."""
+    if not journal.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM batches WHERE state IN ('accepted', 'finished')"
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(row and row[0])

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from debitura_async._polling import PollPlanner, PollPolicy
+from debitura_async._polling_model import date_answer
 from debitura_async._polling_policy import PREFERENCES
 from debitura_async.emulator.latency import JobScheduler, LatencyModel
 
@@ -110,6 +111,12 @@ class ServerModel:
     and its answer known at ``sent + rtt``; a submitted job is accepted ``rtt / 2`` after it is
     sent and known to the client ``rtt`` after (each round trip varies uniformly in
     ``[0.5, 1.5] x rtt``, seeded)."""
+    lag: float = 0.0
+    """Client-side lag, model seconds (0: none, and answers are dated exactly). Otherwise each
+    half of a round trip varies on its own, each answer is noticed an exponentially distributed
+    lag (this mean) after it arrived (an event loop busy encoding the next batch), and the
+    planner is told only what a client knows: answers dated by the tracker's own rule
+    (:func:`~debitura_async._polling_model.date_answer`)."""
 
 
 def preset(name: str, *, rtt: float = 0.0) -> ServerModel:
@@ -216,7 +223,8 @@ class _Run:
     planner: PollPlanner | None
     seed: int
     server: _Server = field(init=False)
-    events: list[tuple[float, int, int, int, float]] = field(default_factory=list)
+    events: list[tuple[float, int, int, int, float, float]] = field(default_factory=list)
+    shortest: float = math.inf  # the shortest poll round trip seen (the tracker's estimate)
     in_flight: set[int] = field(default_factory=set)
     oracle_due: dict[int, float] = field(default_factory=dict)
     now: float = 0.0
@@ -232,14 +240,22 @@ class _Run:
         rtt = self.model.rtt
         return rtt * self._rtt.uniform(0.5, 1.5) if rtt > 0 else 0.0
 
-    def _push(self, at: float, kind: int, key: int, asked: float = 0.0) -> None:
+    def _push(self, at: float, kind: int, key: int, asked: float, sent: float = 0.0) -> None:
         self.order += 1
-        heapq.heappush(self.events, (at, self.order, kind, key, asked))
+        heapq.heappush(self.events, (at, self.order, kind, key, asked, sent))
+
+    def _trips(self) -> tuple[float, float]:
+        """The server's moment and the client's notice of one request, after ``now``."""
+        if self.model.lag <= 0:
+            trip = self._trip()
+            return trip / 2, trip
+        up, down = self._trip() / 2, self._trip() / 2
+        return up, up + down + self._rtt.expovariate(1.0 / self.model.lag)
 
     def submit(self) -> None:
-        trip = self._trip()
-        index = self.server.submit(self.now + trip / 2)
-        self._push(self.now + trip, _ACCEPTED, index, self.now)
+        at_server, known = self._trips()
+        index = self.server.submit(self.now + at_server)
+        self._push(self.now + known, _ACCEPTED, index, self.now)
 
     def _next_poll(self) -> tuple[int, float] | None:
         if self.planner is None:
@@ -254,14 +270,14 @@ class _Run:
         if poll is not None and (not self.events or max(self.now, poll[1]) <= self.events[0][0]):
             key, due = poll
             self.now = max(self.now, due)
-            trip = self._trip()
+            at_server, known = self._trips()
             self.in_flight.add(key)
             self.polls += 1
-            self._push(self.now + trip, _ANSWER, key, self.now + trip / 2)
+            self._push(self.now + known, _ANSWER, key, self.now + at_server, self.now)
             return True
         if not self.events:
             return False
-        at, _, kind, key, asked = heapq.heappop(self.events)
+        at, _, kind, key, asked, sent = heapq.heappop(self.events)
         self.now = at
         job = self.server.jobs[key]
         if kind == _ACCEPTED:
@@ -276,9 +292,18 @@ class _Run:
             terminal = status == COMPLETED
             if terminal:
                 del self.oracle_due[key]
-        else:
+        elif self.model.lag <= 0:
             terminal = self.planner.observe(
                 key, status=status, processed=processed, total=job.rows, now=asked
+            )
+        else:  # what a client knows: when it sent the poll, and when it noticed the answer
+            self.shortest = min(self.shortest, at - sent)
+            terminal = self.planner.observe(
+                key,
+                status=status,
+                processed=processed,
+                total=job.rows,
+                now=date_answer(sent, at, self.shortest),
             )
         if terminal:
             self.delays.append(at - job.end)

@@ -38,18 +38,16 @@ from collections import deque
 from collections.abc import Container, Hashable, Iterable, Iterator
 
 from ._polling_model import (
-    Extrapolation,
     FifoEntry,
     Samples,
     best_first_wait,
-    extrapolate,
     fifo_misfit,
     measured_pace,
 )
 from ._polling_plan import _Planning
 from ._polling_policy import Mode, PollPolicy, PollStats
+from ._polling_setup import SetupModel
 from ._polling_state import (
-    _BACKLOG,
     _CENSORED_SHRINK,
     _CLEAR_AFTER,
     _CLEAR_CHOICE,
@@ -64,7 +62,6 @@ from ._polling_state import (
     _REFIT_EVERY,
     _SCOUTS,
     _TOLERANCE,
-    _UNSURE_START,
     _WARM_UP,
     _check_scarcity,
     _Job,
@@ -91,9 +88,9 @@ class PollPlanner(_Planning):
         self._history: deque[tuple[_Order, FifoEntry]] = deque(maxlen=_HISTORY)
         self._seq = 0
         self._last_add: tuple[float, int] | None = None  # (when, group) of the latest add
+        self._submit_trip = math.inf  # the shortest submission round trip seen (sent to known)
         self._durations = Samples(self.policy.window)  # seconds, for a reference-size job
-        self._offsets = Samples(self.policy.window)  # seconds at zero rows after the start
-        self._shares = Samples(self.policy.window)  # the same as shares of the job's duration
+        self._setup = SetupModel(self.policy.window)  # time at zero rows after the start
         self._explore_every = _EXPLORE_MIN
         self._explore_countdown = 0
         self._calibrated = False
@@ -204,7 +201,7 @@ class PollPlanner(_Planning):
         Seconds (a fixed set-up time) or shares of the duration (a slow path slowing all of a
         job): whichever varies less across the jobs whose pace was measured (``other``: the
         one that varies more, to see whether the two disagree about a job)."""
-        key = (self._offsets.version, self._durations.version, self._calibrated, other)
+        key = (self._setup.version, self._durations.version, self._calibrated, other)
         if self._offset_cache is not None and self._offset_cache[0] == key:
             return self._offset_cache[1]
         model = self._offset_model_uncached(other=other)
@@ -212,58 +209,13 @@ class PollPlanner(_Planning):
         return model
 
     def _offset_model_uncached(self, *, other: bool) -> tuple[tuple[float, float, float], bool]:
-        if len(self._offsets) >= 3:
-            secs = tuple(self._offsets.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
-            shares = tuple(self._shares.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
-            typical = self._duration(self.policy.reference_rows, 0.5)
-            proportional = ((shares[2] - shares[0]) * typical < secs[2] - secs[0]) != other
-            return (shares if proportional else secs), proportional  # type: ignore[return-value]
+        measured = self._setup.bounds(self._duration(self.policy.reference_rows, 0.5), other=other)
+        if measured is not None:
+            return measured
         high = self.policy.expected_base
         if self._calibrated:
             high = min(high, 0.25 * self._duration(self.policy.reference_rows, 0.5))
         return (0.0, 0.5 * high, high), False
-
-    def _extrapolate(self, job: _Job, *, other: bool = False) -> Extrapolation | None:
-        bounds, proportional = self._offset_model(other=other)
-        start = self._start_for_pace(job, bounds, proportional)
-        if start is None:
-            return extrapolate(
-                job.points,
-                job.rows,
-                job.start,
-                bounds,
-                proportional=proportional,
-                began_after=job.zero_at,
-                start_latest=job.started_idle,
-            )
-        return extrapolate(job.points, job.rows, start, bounds, proportional=proportional)
-
-    def _start_for_pace(
-        self, job: _Job, bounds: tuple[float, float, float], proportional: bool
-    ) -> float | None:
-        """None when one progress answer can be extrapolated from the FIFO start estimate;
-        if that leaves the rows already done no time to be done in (the estimate was wrong:
-        an order or pool the model got wrong, or answers whose round trips overlapped), the
-        start a typical pace implies (and the earlier answers' bounds are not used)."""
-        if len(job.points) != 1:
-            return None
-        t1, k1 = job.points[0]
-        typical = self._duration(job.rows, 0.5)
-        setup = bounds[1] * typical if proportional else bounds[1]
-        pace = max(typical - setup, 0.0) / max(job.rows, 1)
-        implied = t1 - k1 * pace - setup
-        if t1 - max(job.start, job.zero_at) < _UNSURE_START * typical:
-            return max(min(implied, job.start), job.accepted)
-        queue_plausible = self._workers is not None or len(self._jobs) > _BACKLOG
-        if not queue_plausible or t1 - max(job.zero_at, job.accepted) <= 0.5 * typical:
-            return None  # the start is the acceptance, or bracketed by what was seen
-        # Behind a (possible) queue, not seen waiting: its start is a guess. One answer
-        # early in its work magnifies a wrong guess; a duration far from typical says so.
-        share = min(k1 / max(job.rows, 1), 1.0)
-        guessed = setup + max(t1 - job.start - setup, 0.0) / max(share, 1e-9)
-        if 0.5 * typical <= guessed <= 2.0 * typical:
-            return None
-        return max(implied, job.accepted)
 
     def poll_price(self) -> float:
         """What one poll is worth, in seconds of detection delay, at the current economy
@@ -301,7 +253,16 @@ class PollPlanner(_Planning):
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
             raise ValueError(f"rows must be an int >= 0, not {rows!r}")
         group = self._group_of(now, sent)
-        job = _Job(key=key, rows=rows, accepted=now, seq=self._seq, group=group, due=now, start=now)
+        accepted = now if sent is None else self._accepted_at(sent, now)
+        job = _Job(
+            key=key,
+            rows=rows,
+            accepted=accepted,
+            seq=self._seq,
+            group=group,
+            due=now,
+            start=accepted,
+        )
         self._seq += 1
         self._counts["added"] += 1
         self._jobs[key] = job
@@ -310,6 +271,16 @@ class PollPlanner(_Planning):
             job.due = now + self.policy.interval
         self._replan()
         return job.due
+
+    def _accepted_at(self, sent: float, known: float) -> float:
+        """When the server took the job: half-way through its submission's round trip, unless
+        that took far longer than the shortest one seen (it waited on this side first: for a
+        connection, the budget, the event loop), then half the shortest trip before it was
+        known. The answer comes long after the server's clock started the job (a 1000-row body
+        is uploaded, then checked): counting from it made every short set-up look shorter."""
+        trip = max(known - sent, 0.0)
+        self._submit_trip = min(self._submit_trip, trip)
+        return max(sent + trip / 2, known - self._submit_trip / 2)
 
     def _group_of(self, now: float, sent: float | None) -> int:
         last = self._last_add
@@ -374,7 +345,13 @@ class PollPlanner(_Planning):
         return job.due
 
     def observe(
-        self, key: Hashable, *, status: int, processed: int, total: int, now: float
+        self,
+        key: Hashable,
+        *,
+        status: int,
+        processed: int,
+        total: int,
+        now: float,
     ) -> bool:
         """Record a poll's answer at ``now``; returns True when the job is terminal (and drops it).
 
@@ -498,23 +475,15 @@ class PollPlanner(_Planning):
     def _models_disagree(self, job: _Job) -> bool:
         """Would a fixed set-up time and a proportional one predict different ends for this job
         (one answer, early in its work)? Then only a probe tells which holds."""
-        if len(self._offsets) < 3 or (
-            len(self._offsets) >= _CLEAR_AFTER and self._offset_choice_is_clear()
+        typical = self._duration(self.policy.reference_rows, 0.5)
+        if len(self._setup) < 3 or (
+            len(self._setup) >= _CLEAR_AFTER and self._setup.choice_is_clear(typical, _CLEAR_CHOICE)
         ):
             return False
         ex, alt = self._extrapolate(job), self._extrapolate(job, other=True)
         if ex is None or alt is None or ex.exact:
             return False
         return abs(ex.end - alt.end) > _TOLERANCE * self._duration(job.rows, 0.5)
-
-    def _offset_choice_is_clear(self) -> bool:
-        """One set-up model varies far less than the other over the measured jobs (a fixed
-        set-up time, or one in proportion to the job): exploring the other is not worth polls."""
-        secs = (self._offsets.quantile(0.9) or 0.0) - (self._offsets.quantile(0.1) or 0.0)
-        shares = (self._shares.quantile(0.9) or 0.0) - (self._shares.quantile(0.1) or 0.0)
-        shares *= self._duration(self.policy.reference_rows, 0.5)
-        low, high = sorted((secs, shares))
-        return high > _CLEAR_CHOICE * low
 
     def _validate(self, job: _Job) -> None:
         """Did the one-answer prediction of an explored job hold? Explore less while it does."""
@@ -542,8 +511,7 @@ class PollPlanner(_Planning):
         end = t1 + max(job.rows - k1, 0) * pace
         if began >= job.start - 2 * pace and end > job.start:
             offset = max(0.0, began - job.start)
-            self._offsets.add(offset)
-            self._shares.add(offset / (end - job.start))
+            self._setup.add(offset, end - job.start)
 
     def _predicted_end(self, job: _Job) -> float:
         if job.points:

@@ -170,6 +170,18 @@ def fifo_misfit(
     return misfit
 
 
+def date_answer(sent: float, received: float, shortest: float) -> float:
+    """When the server looked at a job, from when its poll was sent and its answer noticed.
+
+    The midpoint of the round trip, unless the poll took far longer than the ``shortest`` one
+    seen: then it waited on this side (for a connection, or an event loop busy elsewhere, before
+    it left or after its answer came), and the answer is about half a shortest round trip older
+    than its notice."""
+    elapsed = max(received - sent, 0.0)
+    shortest = min(shortest, elapsed)
+    return max(sent + elapsed / 2, received - shortest / 2)
+
+
 def measured_pace(points: Sequence[tuple[float, int]]) -> tuple[float, float] | None:
     """Seconds a row, and the instant processing began, from a job's last two progress answers
     ``(t, processed)`` (None with fewer than two, or no rows processed between them)."""
@@ -206,6 +218,7 @@ def extrapolate(
     proportional: bool = False,
     began_after: float = -math.inf,
     start_latest: float | None = None,
+    start_earliest: float | None = None,
 ) -> Extrapolation | None:
     """The end of a job processing ``rows`` from its progress ``points`` ``(t, processed > 0)``.
 
@@ -215,7 +228,8 @@ def extrapolate(
     means a faster pace, so ``high`` gives the earliest end. None when the points say nothing
     (no progress between them). ``began_after``: processing had not begun then (the job was last
     seen Queued, or InProgress at zero rows). ``start_latest``: the start is only known to lie in
-    ``[start, start_latest]`` (the earliest end assumes the latest start).
+    ``[start, start_latest]`` (the earliest end assumes the latest start); ``start_earliest``:
+    the start may lie that early (the latest end assumes it).
     """
     t1, k1 = points[-1]
     remaining = max(rows - k1, 0)
@@ -242,7 +256,8 @@ def extrapolate(
         return t1 + remaining * (t1 - began) / k1
 
     late_start = start if start_latest is None else min(max(start, start_latest), t1)
-    latest = end_if(offsets[0], start)
+    early_start = start if start_earliest is None else min(start_earliest, start)
+    latest = end_if(offsets[0], early_start)
     end = end_if(offsets[1], start)
     earliest = end_if(offsets[2], late_start)
     return Extrapolation(end, earliest, latest, exact=False)

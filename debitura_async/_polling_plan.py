@@ -10,15 +10,19 @@ from collections import deque
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
-from ._polling_model import Extrapolation, FifoEntry, Samples, fifo_starts
+from ._polling_model import Extrapolation, FifoEntry, extrapolate, fifo_starts
 from ._polling_policy import PollPolicy
+from ._polling_setup import SetupModel
 from ._polling_state import (
+    _BACKLOG,
     _PROBE_AT,
+    _PROBE_LATE,
     _QUEUED_STEP,
     _SCOUT_FRACTION,
     _SCOUTS,
     _TOLERANCE,
     _TRUST_PRICES,
+    _UNSURE_START,
     _Job,
     _Order,
     _order,
@@ -35,7 +39,7 @@ class _Planning:
     _history: deque[tuple[_Order, FifoEntry]]
     _workers: int | None
     _calibrated: bool
-    _offsets: Samples
+    _setup: SetupModel
 
     if TYPE_CHECKING:
 
@@ -46,13 +50,76 @@ class _Planning:
         def _duration(self, rows: int, q: float) -> float: ...
         def _first_wait(self, rows: int) -> float: ...
         def _predicted_end(self, job: _Job) -> float: ...
-        def _extrapolate(self, job: _Job, *, other: bool = False) -> Extrapolation | None: ...
         def _offset_model(
             self, *, other: bool = False
         ) -> tuple[tuple[float, float, float], bool]: ...
-        def _start_for_pace(
-            self, job: _Job, bounds: tuple[float, float, float], proportional: bool
-        ) -> float | None: ...
+
+    _queueing_seen: bool
+
+    # -- predicting --------------------------------------------------------------------------------
+
+    def _extrapolate(self, job: _Job, *, other: bool = False) -> Extrapolation | None:
+        bounds, proportional = self._offset_model(other=other)
+        start = self._start_for_pace(job, bounds, proportional)
+        fit = self._setup.share_fit() if proportional and len(job.points) == 1 else None
+        if fit is not None:  # a set-up in proportion, measured: the start is known to a window
+            share, (early, mid, late) = fit
+            bounds = (share, share, share)
+            base = job.start if start is None else start
+            latest = job.started_idle if start is None and self._start_may_lag() else None
+            return extrapolate(
+                job.points,
+                job.rows,
+                base + mid,
+                bounds,
+                proportional=True,
+                began_after=job.zero_at if start is None else -math.inf,
+                start_earliest=base + early,
+                start_latest=base + late if latest is None else max(base + late, latest),
+            )
+        if start is None:
+            return extrapolate(
+                job.points,
+                job.rows,
+                job.start,
+                bounds,
+                proportional=proportional,
+                began_after=job.zero_at,
+                start_latest=job.started_idle if self._start_may_lag() else None,
+            )
+        return extrapolate(job.points, job.rows, start, bounds, proportional=proportional)
+
+    def _start_may_lag(self) -> bool:
+        """May a job have started after its acceptance (it queued)? Not while no job was ever
+        seen queued and few are outstanding: then a job seen at zero rows is in its set-up."""
+        return self._queueing_seen or self._workers is not None or len(self._jobs) > _BACKLOG
+
+    def _start_for_pace(
+        self, job: _Job, bounds: tuple[float, float, float], proportional: bool
+    ) -> float | None:
+        """None when one progress answer can be extrapolated from the FIFO start estimate;
+        if that leaves the rows already done no time to be done in (the estimate was wrong:
+        an order or pool the model got wrong, or answers whose round trips overlapped), the
+        start a typical pace implies (and the earlier answers' bounds are not used)."""
+        if len(job.points) != 1:
+            return None
+        t1, k1 = job.points[0]
+        typical = self._duration(job.rows, 0.5)
+        setup = bounds[1] * typical if proportional else bounds[1]
+        pace = max(typical - setup, 0.0) / max(job.rows, 1)
+        implied = t1 - k1 * pace - setup
+        if t1 - max(job.start, job.zero_at) < _UNSURE_START * typical:
+            return max(min(implied, job.start), job.accepted)
+        queue_plausible = self._workers is not None or len(self._jobs) > _BACKLOG
+        if not queue_plausible or t1 - max(job.zero_at, job.accepted) <= 0.5 * typical:
+            return None  # the start is the acceptance, or bracketed by what was seen
+        # Behind a (possible) queue, not seen waiting: its start is a guess. One answer
+        # early in its work magnifies a wrong guess; a duration far from typical says so.
+        share = min(k1 / max(job.rows, 1), 1.0)
+        guessed = setup + max(t1 - job.start - setup, 0.0) / max(share, 1e-9)
+        if 0.5 * typical <= guessed <= 2.0 * typical:
+            return None
+        return max(implied, job.accepted)
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -147,9 +214,14 @@ class _Planning:
             aim = ex.end if ex.exact else ex.end + (0.25 + 0.5 * e) * (ex.latest - ex.end)
             return max(aim, ex.earliest) + margin + ex.spread * 0.5 * ex.exact
         job.kind = "probe"  # unsure: measure the pace before the earliest plausible end
-        if len(self._offsets) >= 3:  # the set-up model is measured: its earliest end is sound,
+        if len(self._setup) >= 3:  # the set-up model is measured: its earliest end is sound,
             # and the later the probe, the more rows its pace is measured over
-            return t1 + _PROBE_AT * (ex.earliest - t1)
+            probe = t1 + _PROBE_AT * (ex.earliest - t1)
+            if job.explore:  # it checks the model: it must land before the end
+                return probe
+            # an unsure end: no earlier than part of the way to the likely end, where it may
+            # well find the job done (and save a poll) rather than surely not
+            return max(probe, ex.earliest + _PROBE_LATE * (ex.end - ex.earliest))
         bounds, proportional = self._offset_model()
         start = self._start_for_pace(job, bounds, proportional)
         elapsed = t1 - (job.start if start is None else start)

@@ -29,7 +29,8 @@ _QUEUED_STEP = 0.02  # the first back-off after a Queued answer, in typical dura
 _BACKLOG = 16  # so many of our jobs outstanding may queue at any server, pool seen or not
 _EARLY = 0.2  # a job caught before this share of its duration is likely probed
 _PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible end
-_TRUST_PRICES = 2.0  # one answer's end is trusted when its spread is under so many polls' price
+_PROBE_LATE = 0.6  # ... and at least this share of the way on from there to the likely end
+_TRUST_PRICES = 4.0  # one answer's end is trusted when its spread is under so many polls' price
 _UNSURE_START = 0.02  # a start estimate closer than this (x typical) to the first progress seen
 _CONCURRENT = 0.02  # adds closer than this share of a typical duration: concurrent submissions
 

@@ -29,6 +29,7 @@ import anyio
 from . import hooks as _hooks
 from ._ledger import check_status
 from ._polling import PollPlanner, PollPolicy, PollStats
+from ._polling_model import date_answer
 from .errors import (
     AuthenticationError,
     ClientClosedError,
@@ -361,6 +362,10 @@ class JobTracker:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 await self._loop(tg)
+        except Exception as exc:  # a bug (ours) in the loop: no handle may wait for it forever
+            logger.exception("the job tracker's poll loop failed; ending every tracked job")
+            for handle in list(self._jobs.values()):
+                self._end(handle, error=exc)
         finally:
             self._tg = None
 
@@ -485,18 +490,20 @@ class JobTracker:
             if status.is_terminal and handle._last_sent is not None:
                 handle.detection_delay = now - handle._last_sent
             handle._last_sent = sent
-            self._observed(handle, status, self._answered_at(sent, now))
+            try:
+                self._observed(handle, status, self._answered_at(sent, now))
+            except Exception as exc:  # a bug (ours): it ends this job, never the poll loop
+                logger.exception("handling the answer for job %s failed unexpectedly", job_id)
+                self._end(handle, error=exc)
         finally:
             self._polling.pop(job_id, None)
             self._wake.set()
 
     def _answered_at(self, sent: float, received: float) -> float:
-        """When the server looked at the job: the midpoint of the round trip, unless the poll
-        took far longer than the shortest one seen. Then it waited on this side (a connection,
-        the event loop) before it left, and the answer is about one round trip old."""
-        elapsed = max(received - sent, 0.0)
-        self._round_trip = min(self._round_trip, elapsed)
-        return max(sent + elapsed / 2, received - self._round_trip / 2)
+        """When the server looked at the job (:func:`._polling_model.date_answer`, against the
+        shortest poll seen)."""
+        self._round_trip = min(self._round_trip, max(received - sent, 0.0))
+        return date_answer(sent, received, self._round_trip)
 
     def _failed(
         self, handle: JobHandle, exc: DebituraError, now: float, limit: int, count: int
@@ -557,8 +564,11 @@ class JobTracker:
             poll.cancel()  # nobody waits for its answer any more
         self._wake.set()
         planner = handle._planner if handle is not None else None
-        if planner is not None and job_id in planner:
-            planner.remove(job_id)
+        try:
+            if planner is not None and job_id in planner:
+                planner.remove(job_id)
+        except Exception:  # a bug (ours): the job is forgotten here all the same
+            logger.exception("the poll planner failed to drop job %s", job_id)
 
     def _end(
         self,

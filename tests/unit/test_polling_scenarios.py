@@ -7,15 +7,20 @@ planner is not tuned to one model. 32 jobs of 1000 rows, 8 in flight (a new job 
 moment one is *detected* finished), against a client that polls each job once at the instant it
 ends (the oracle) and the guide's 3 s cadence, on the same seeds; once with instant answers, once
 with round trips of 0.05 model s (+-50 %, seeded): answers then arrive out of order, and the
-first 8 submissions reach the server in an order the client cannot know.
+first 8 submissions reach the server in an order the client cannot know; once more with a
+client-side lag too (0.08 model s on average, exponential: an event loop busy encoding the next
+batch notices an answer late), where the planner is told only what a client knows (when it sent
+each request and noticed the answer, dated by the tracker's rule): the noise P7 meets over
+sockets, where a few ms of real time are a tenth of a model second.
 
 The bound, stated honestly: over 10 seeds that were never used to tune the planner (100-109),
 the **median** run takes <= 1.05x the oracle's wall time, spends <= 2.2 polls per job and is no
 slower than the naive cadence's median by more than 1 %; **every** seed stays within 1.10x and
-2.5 polls per job (3.0 with round trips). One median misses 2.2 polls per job today and is
-marked ``xfail(strict=True)``, so the day it passes the mark must go: two workers with round
-trips (about 2.3). The first 8 submissions are in flight together, so which two the server
-starts first is unknowable but by polling: the queued answers of the first wave are the price.
+2.5 polls per job (3.0 with round trips, 4.0 with lag too). Two medians miss 2.2 polls per job
+today and are marked ``xfail(strict=True)``, so the day one passes its mark must go: two workers
+with round trips (about 2.3), with and without lag. The first 8 submissions are in flight
+together, so which two the server starts first is unknowable but by polling: the queued answers
+of the first wave are the price.
 The planner's constants were tuned on seeds 0-19, not these.
 """
 
@@ -30,34 +35,44 @@ from debitura_async._polling import PollPolicy
 
 SEEDS = range(100, 110)
 ROUND_TRIP = 0.05
+LAGGED = -1.0
+"""The noisy client: round trips of 0.05 model s and a client-side lag of 0.08 on average
+(answers dated as the tracker dates them, as over sockets at P7's time scale)."""
+LAG = 0.08
 MODELS = {m.name: m for m in (*sim.SCENARIOS, *sim.OTHER_LAWS)}
-MISSES = {("fifo-2", ROUND_TRIP)}
+MISSES = {("fifo-2", ROUND_TRIP), ("fifo-2", LAGGED)}
 """(scenario, round trip) whose median polls per job still miss 2.2 (the issue stays open)."""
+CONFIGS = (0.0, ROUND_TRIP, LAGGED)
 
+
+def _model(name: str, rtt: float) -> sim.ServerModel:
+    if rtt == LAGGED:
+        return replace(MODELS[name], rtt=ROUND_TRIP, lag=LAG)
+    return replace(MODELS[name], rtt=rtt)
+
+
+def _label(rtt: float) -> str:
+    return f"rtt{ROUND_TRIP:g}-lag{LAG:g}" if rtt == LAGGED else f"rtt{rtt:g}"
+
+
+KEYS = [(name, rtt) for rtt in CONFIGS for name in MODELS if rtt == 0.0 or name in sim.PRESETS]
 CASES = [
     pytest.param(
         name,
         rtt,
-        id=f"{name}-rtt{rtt:g}",
+        id=f"{name}-{_label(rtt)}",
         marks=[pytest.mark.xfail(strict=True, reason="median polls/job > 2.2 (issue 13)")]
         if (name, rtt) in MISSES
         else [],
     )
-    for rtt in (0.0, ROUND_TRIP)
-    for name in MODELS
-    if rtt == 0.0 or name in sim.PRESETS
+    for name, rtt in KEYS
 ]
 
 
 @pytest.fixture(scope="module")
 def figures() -> dict[tuple[str, float], dict[str, sim.Comparison]]:
     clients = {"sdk": sim.sdk(), "naive": sim.NAIVE}
-    return {
-        (name, rtt): sim.compare(replace(MODELS[name], rtt=rtt), SEEDS, clients)
-        for rtt in (0.0, ROUND_TRIP)
-        for name in MODELS
-        if rtt == 0.0 or name in sim.PRESETS
-    }
+    return {(name, rtt): sim.compare(_model(name, rtt), SEEDS, clients) for name, rtt in KEYS}
 
 
 @pytest.mark.parametrize(("name", "rtt"), [c.values[:2] for c in CASES], ids=[c.id for c in CASES])
@@ -68,7 +83,8 @@ def test_near_the_oracle_in_time_without_poll_storms(
     assert sdk.median_ratio <= 1.05, (name, sdk.ratios)
     assert sdk.median_ratio <= naive.median_ratio + 0.01, (name, sdk.ratios, naive.ratios)
     assert sdk.worst_ratio <= 1.10, (name, sdk.ratios)
-    assert sdk.worst_polls <= (2.5 if rtt == 0.0 else 3.0), (name, sdk.polls_per_job)
+    worst = {0.0: 2.5, ROUND_TRIP: 3.0, LAGGED: 4.0}[rtt]
+    assert sdk.worst_polls <= worst, (name, sdk.polls_per_job)
 
 
 @pytest.mark.parametrize(("name", "rtt"), CASES)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Hashable
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,8 @@ from debitura_async import (
     PollPolicy,
     RequestBudget,
 )
+from debitura_async import tracker as tracker_module
+from debitura_async._polling import PollPlanner
 from debitura_async.emulator import Emulator, EmulatorConfig
 
 from ..conftest import TIME_SCALE, fast_retry, no_leaked_tasks
@@ -189,3 +193,32 @@ async def test_a_budget_whose_scarcity_hint_fails_does_not_stop_polling(
         status = await handle.wait(timeout=30)
     assert status.status is AsyncJobStatus.COMPLETED
     assert "scarcity() failed" in caplog.text
+
+
+class _BrokenPlanner(PollPlanner):
+    """A planner with a bug: its answers raise (and so does dropping a job)."""
+
+    def observe(self, key: Hashable, **answer: Any) -> bool:
+        raise ZeroDivisionError("a planner bug")
+
+    def remove(self, key: Hashable, now: float | None = None) -> None:
+        raise ZeroDivisionError("another planner bug")
+
+
+async def test_a_planner_bug_ends_the_job_instead_of_hanging_it(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(tracker_module, "PollPlanner", _BrokenPlanner)
+    async with DebituraClient(
+        emulator.api_key, base_url=emulator.url, retry=fast_retry(), polling=SCALED
+    ) as client:
+        handles = [await client.submit(note_rows(emulator, 10, f"b{i}-")) for i in range(3)]
+        for handle in handles:
+            with pytest.raises(ZeroDivisionError, match="a planner bug"):
+                await handle.wait(timeout=30)
+        # the poll loop survives its planner: a fixed-cadence job still completes
+        fixed = await client.create_ingestion_job(note_rows(emulator, 10, "f-"))
+        status = await client.wait_for_ingestion_job(fixed.job_id, timeout=30, poll_interval=0.05)
+    assert status.status is AsyncJobStatus.COMPLETED
+    assert "failed unexpectedly" in caplog.text
+    assert no_leaked_tasks() == []

@@ -1,0 +1,102 @@
+"""The poll planner under timing noise, without an event loop: how answers and acceptances are
+dated, and how the set-up model stays sharp when a few of its samples are wild.
+
+Over sockets an answer is known only to lie between a poll's send and its notice, and a job's
+start only between its submission's send and the 202's notice; at P7's time scale a few ms of
+an event loop busy encoding are a tenth of a model second. Whole-run figures under such noise
+are in test_polling_scenarios.py (its ``lag`` cases)."""
+
+from __future__ import annotations
+
+import pytest
+
+from debitura_async._polling import PollPlanner, PollPolicy
+from debitura_async._polling_model import Samples, date_answer
+from debitura_async._polling_setup import robust_bounds
+
+QUEUED, IN_PROGRESS, COMPLETED = 0, 1, 2
+
+
+def test_an_answer_is_dated_mid_trip_unless_the_trip_waited_on_this_side() -> None:
+    assert date_answer(10.0, 10.1, 0.1) == pytest.approx(10.05)
+    # ten times the shortest trip: it waited here (before it left or after it came back), so
+    # the server looked about half a shortest trip before the notice
+    assert date_answer(10.0, 11.0, 0.1) == pytest.approx(10.95)
+    # a trip shorter than any seen before is its own shortest
+    assert date_answer(10.0, 10.02, 0.1) == pytest.approx(10.01)
+    assert date_answer(10.0, 9.9, 0.1) == 10.0  # clocks never run backwards here
+
+
+def test_a_job_starts_mid_submission_not_when_its_202_is_noticed() -> None:
+    planner = PollPlanner()
+    planner.add("a", 1000, now=1.0, sent=0.9)  # a 0.1 s round trip
+    planner.add("b", 1000, now=3.0, sent=2.0)  # it waited 0.9 s on this side first
+    planner.add("c", 1000, now=5.0)  # no send time known: its notice
+    starts = {key: planner._jobs[key].accepted for key in "abc"}
+    assert starts == pytest.approx({"a": 0.95, "b": 2.95, "c": 5.0})
+
+
+def test_a_few_wild_samples_do_not_widen_the_set_up_bounds() -> None:
+    tight = Samples(64)
+    for value in [0.036] * 9 + [0.005]:  # one short job's share, against a start a trip off
+        tight.add(value)
+    low, mid, high = robust_bounds(tight)
+    assert low == pytest.approx(0.036)
+    assert mid == high == pytest.approx(0.036)
+    wide = Samples(64)
+    for i in range(11):  # a wide bulk keeps its width
+        wide.add(i / 10)
+    assert robust_bounds(wide) == pytest.approx((0.1, 0.5, 0.9))
+
+
+def _measure(planner: PollPlanner, key: str, start: float, duration: float, late: float) -> None:
+    """A job whose set-up is 4 % of its ``duration``, accepted ``late`` after it started,
+    answered at a quarter and at half of its processing, then found done."""
+    setup = 0.04 * duration
+    pace = (duration - setup) / 1000
+    planner.add(key, 1000, now=start + late)
+    for rows in (250, 500):
+        t = start + setup + rows * pace
+        planner.observe(key, status=IN_PROGRESS, processed=rows, total=1000, now=t)
+    planner.observe(key, status=COMPLETED, processed=1000, total=1000, now=start + duration)
+
+
+def test_a_set_up_in_proportion_is_learned_through_a_late_start() -> None:
+    """Every start is known 0.3 s late (the 202 was noticed late): the share is still found,
+    and the window the starts are known to says by how much they are late."""
+    planner = PollPlanner.calibrated(PollPolicy(), 30.0)
+    start = 0.0
+    for i, duration in enumerate([5.0, 80.0, 12.0, 40.0, 8.0, 120.0, 20.0, 60.0]):
+        _measure(planner, f"j{i}", start, duration, late=0.3)
+        start += duration + 1.0
+    _, proportional = planner._offset_model()
+    assert proportional
+    fit = planner._setup.share_fit()
+    assert fit is not None
+    share, (_, typical, _) = fit
+    assert share == pytest.approx(0.04, abs=0.004)
+    assert typical == pytest.approx(-0.3, abs=0.05)  # the starts are 0.3 s late
+    # so one answer early in a new long job predicts its end closely
+    duration = 100.0
+    planner.add("new", 1000, now=start + 0.3)
+    t = start + 0.04 * duration + 100 * (0.96 * duration / 1000)
+    planner.observe("new", status=IN_PROGRESS, processed=100, total=1000, now=t)
+    ex = planner._extrapolate(planner._jobs["new"])
+    assert ex is not None
+    assert ex.end - start == pytest.approx(duration, rel=0.02)
+    assert ex.earliest - start <= duration <= ex.latest - start
+
+
+def test_a_job_seen_idle_is_in_its_set_up_while_nothing_ever_queued() -> None:
+    planner = PollPlanner.calibrated(PollPolicy(), 30.0)
+    planner.add("j", 1000, now=0.0)
+    planner.observe("j", status=IN_PROGRESS, processed=0, total=1000, now=2.0)
+    planner.observe("j", status=IN_PROGRESS, processed=100, total=1000, now=6.0)
+    job = planner._jobs["j"]
+    no_queue = planner._extrapolate(job)
+    planner._queueing_seen = True  # had any job been seen queued, it may have started at 2 s
+    maybe_queued = planner._extrapolate(job)
+    assert no_queue is not None
+    assert maybe_queued is not None
+    assert no_queue.earliest > maybe_queued.earliest
+    assert no_queue.spread < maybe_queued.spread

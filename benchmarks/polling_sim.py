@@ -21,7 +21,7 @@ Three clients:
 
 ``run(model, client, seed)`` returns a :class:`RunResult` (wall time, polls per job, detection
 delays); ``compare(model, seeds)`` measures all three on the same seeds.
-``python -m benchmarks.polling_sim [--prefer P] [--scarcity S] [--seeds N] [--rtt R]
+``python -m benchmarks.polling_sim [--prefer P] [--scarcity S] [--seeds N] [--rtt R] [--lag L]
 [--other-laws]`` prints the table.
 """
 
@@ -385,6 +385,7 @@ def table(
     *,
     scarcity: float = 0.0,
     rtt: float = 0.0,
+    lag: float = 0.0,
     models: Sequence[ServerModel] = SCENARIOS,
 ) -> str:
     """The Markdown table of every scenario: the SDK's planner and the naive cadence."""
@@ -395,7 +396,7 @@ def table(
     ]
     for model in models:
         clients = {"sdk": sdk(policy, scarcity=scarcity), "naive 3 s": NAIVE}
-        figures = compare(replace(model, rtt=rtt), seeds, clients)
+        figures = compare(replace(model, rtt=rtt, lag=lag), seeds, clients)
         for name in ("sdk", "naive 3 s"):
             c = figures[name]
             lines.append(
@@ -416,6 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=100, help="default 100 (held out)")
     parser.add_argument("--rtt", type=float, default=0.0, help="round trip, model s (default 0)")
     parser.add_argument(
+        "--lag", type=float, default=0.0, help="mean client-side lag, model s (default 0)"
+    )
+    parser.add_argument(
         "--other-laws", action="store_true", help="the laws the emulator lacks, not its presets"
     )
     args = parser.parse_args(argv)
@@ -425,7 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy = PollPolicy(prefer=prefer)  # type: ignore[arg-type]
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     models = OTHER_LAWS if args.other_laws else SCENARIOS
-    print(table(seeds, policy, scarcity=args.scarcity, rtt=args.rtt, models=models))
+    if args.lag < 0 or args.rtt < 0:
+        parser.error("--rtt and --lag must be >= 0")
+    print(table(seeds, policy, scarcity=args.scarcity, rtt=args.rtt, lag=args.lag, models=models))
     return 0
 
 

@@ -198,14 +198,14 @@ def test_a_deep_queue_is_followed_closely(
 @pytest.mark.parametrize(
     "rtt",
     [
-        pytest.param(0.0, marks=pytest.mark.xfail(strict=True, reason="3.3 polls/job (issue 13)")),
-        pytest.param(0.25, marks=pytest.mark.xfail(strict=True, reason="9 polls/job (issue 13)")),
+        pytest.param(0.0, marks=pytest.mark.xfail(strict=True, reason="3.2 polls/job (issue 13)")),
+        pytest.param(0.25, marks=pytest.mark.xfail(strict=True, reason="8.3 polls/job (issue 13)")),
     ],
 )
 def test_a_deep_queue_costs_about_two_polls_per_job(
     rtt: float, deep_queue: dict[float, dict[str, sim.Comparison]]
 ) -> None:
     """Known gap: 200 submissions in flight together reach the server in an order the client
-    cannot know, and finding which of them run costs polls (about 9 a job with round trips);
-    even in a known order the queue's pace is re-learned by polling (about 3.3)."""
+    cannot know, and finding which of them run costs polls (about 8 a job with round trips);
+    even in a known order the queue's pace is re-learned by polling (about 3.2)."""
     assert deep_queue[rtt]["sdk"].median_polls <= 2.2

@@ -46,7 +46,9 @@ async def emu() -> AsyncIterator[EmulatorProcess]:
         yield process
 
 
-async def _ingest(emu: EmulatorProcess, budget: RedisBudget) -> IngestionSummary:
+async def _ingest(
+    emu: EmulatorProcess, budget: RedisBudget, *, max_poll_failures: int = 10
+) -> IngestionSummary:
     rows = [
         IngestionJobRow(
             emu.case_ids[i % len(emu.case_ids)], f"Fault note {i}", external_ref=f"F{i}"
@@ -54,7 +56,12 @@ async def _ingest(emu: EmulatorProcess, budget: RedisBudget) -> IngestionSummary
         for i in range(ROWS)
     ]
     async with DebituraClient(emu.api_key, base_url=emu.url, budget=budget) as client:
-        return await client.ingest_all(rows, batch_size=10, polling=PollPolicy().scaled(SCALE))
+        return await client.ingest_all(
+            rows,
+            batch_size=10,
+            polling=PollPolicy().scaled(SCALE),
+            max_poll_failures=max_poll_failures,
+        )
 
 
 def _budget(server: RedisServer, emu: EmulatorProcess, **options: object) -> RedisBudget:
@@ -96,7 +103,8 @@ async def test_redis_gone_mid_run_fails_closed(
 
     async with _budget(redis_server, emu, unavailable_timeout=0.3, timeout=0.2) as budget:
         killing = asyncio.create_task(kill())
-        summary = await _ingest(emu, budget)
+        # polls fail from then on: give each job up after 3 (10 by default: 39 s of back-off)
+        summary = await _ingest(emu, budget, max_poll_failures=3)
         await killing
     stats = await emu.stats()
     assert stats["rate_limited"] == 0

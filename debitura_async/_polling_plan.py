@@ -16,6 +16,8 @@ from ._polling_setup import SetupModel
 from ._polling_state import (
     _BACKLOG,
     _PROBE_AT,
+    _PROBE_CAP,
+    _PROBE_FLOOR,
     _PROBE_LATE,
     _QUEUED_STEP,
     _SCOUT_FRACTION,
@@ -217,11 +219,15 @@ class _Planning:
         if len(self._setup) >= 3:  # the set-up model is measured: its earliest end is sound,
             # and the later the probe, the more rows its pace is measured over
             probe = t1 + _PROBE_AT * (ex.earliest - t1)
-            if job.explore:  # it checks the model: it must land before the end
-                return probe
-            # an unsure end: no earlier than part of the way to the likely end, where it may
-            # well find the job done (and save a poll) rather than surely not
-            return max(probe, ex.earliest + _PROBE_LATE * (ex.end - ex.earliest))
+            if not (job.explore or ex.spread > ex.end - t1):
+                # an unsure end: no earlier than part of the way to the likely end, where it
+                # may well find the job done (and save a poll) rather than surely not
+                probe = max(probe, ex.earliest + _PROBE_LATE * (ex.end - ex.earliest))
+            # ... but never later than a typical job would take for the rows left: a job seen
+            # a row or two into its work says nothing of its pace, whatever the set-up model
+            # claims (a set-up longer than the model's bound made such a job look 30x slow)
+            done = min(job.points[-1][1] / max(job.rows, 1), 1.0)
+            return min(probe, t1 + _PROBE_CAP * max(1.0 - done, _PROBE_FLOOR) * typical)
         bounds, proportional = self._offset_model()
         start = self._start_for_pace(job, bounds, proportional)
         elapsed = t1 - (job.start if start is None else start)

@@ -26,6 +26,7 @@ Bounds = tuple[float, float, float]
 """(low, typical, high)."""
 
 _MEASURED = 3  # so many measured set-ups before either model is used
+_FITTED = 6  # ... and before the proportional one's line gets an intercept
 
 
 class SetupModel:
@@ -69,7 +70,11 @@ class SetupModel:
             return None
         if self._fit is not None and self._fit[0] == self.version:
             return self._fit[1]
-        share = fit_share(self._pairs)
+        share = fit_share(self._pairs, reliable=len(self._pairs) >= _FITTED)
+        # a line through few or noisy points can tilt far off (to 0: then one answer early in
+        # a job would predict an end a thousand times away): keep it near the typical share
+        typical = self.shares.quantile(0.5) or 0.0
+        share = min(max(share, 0.5 * typical), 2.0 * typical, 0.95)
         # processing began `share * d + r` after the start: as if it started r / (1 - share) late
         shifts = Samples(len(self._pairs))
         for seconds, duration in self._pairs:
@@ -92,9 +97,10 @@ class SetupModel:
         return high > factor * low
 
 
-def fit_share(pairs: Iterable[tuple[float, float]]) -> float:
+def fit_share(pairs: Iterable[tuple[float, float]], *, reliable: bool = True) -> float:
     """The slope of seconds at zero rows against duration (least squares, with an intercept;
-    through the origin when the durations hardly vary), within [0, 0.95]."""
+    through the origin when the durations hardly vary or the points are few, not
+    ``reliable``), within [0, 0.95]."""
     points = list(pairs)
     n = len(points)
     if n == 0:
@@ -102,7 +108,7 @@ def fit_share(pairs: Iterable[tuple[float, float]]) -> float:
     mean_s = sum(s for s, _ in points) / n
     mean_d = sum(d for _, d in points) / n
     var = sum((d - mean_d) ** 2 for _, d in points)
-    if var > (0.05 * mean_d) ** 2 * n:
+    if reliable and var > (0.05 * mean_d) ** 2 * n:
         slope = sum((s - mean_s) * (d - mean_d) for s, d in points) / var
     else:
         weight = sum(d * d for _, d in points)

@@ -100,3 +100,25 @@ def test_a_job_seen_idle_is_in_its_set_up_while_nothing_ever_queued() -> None:
     assert maybe_queued is not None
     assert no_queue.earliest > maybe_queued.earliest
     assert no_queue.spread < maybe_queued.spread
+
+
+def test_a_job_seen_a_row_into_its_work_is_not_left_for_minutes() -> None:
+    """Measured set-ups of 0.4 s, then a job at 1 row after 1.3 s: its set-up was longer than
+    the model's bound, so the pace one row implies is ~30x too slow. Its probe still comes
+    within three typical durations, not at the policy's max_interval."""
+    policy = PollPolicy()
+    planner = PollPlanner.calibrated(policy, 30.0)
+    start = 0.0
+    for i in range(5):
+        key = f"m{i}"
+        planner.add(key, 1000, now=start)
+        for rows in (300, 600):
+            t = start + 0.4 + rows * 0.0296
+            planner.observe(key, status=IN_PROGRESS, processed=rows, total=1000, now=t)
+        planner.observe(key, status=COMPLETED, processed=1000, total=1000, now=start + 30.0)
+        start += 31.0
+    planner.add("slow-start", 1000, now=start)
+    planner.observe("slow-start", status=IN_PROGRESS, processed=1, total=1000, now=start + 1.3)
+    typical = planner._duration(1000, 0.5)
+    assert planner.due("slow-start") - (start + 1.3) <= 3.0 * typical
+    assert planner.due("slow-start") - start < policy.max_interval

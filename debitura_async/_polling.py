@@ -209,7 +209,7 @@ class PollPlanner(_Planning):
         return model
 
     def _offset_model_uncached(self, *, other: bool) -> tuple[tuple[float, float, float], bool]:
-        measured = self._setup.bounds(self._duration(self.policy.reference_rows, 0.5), other=other)
+        measured = self._setup.bounds(other=other)
         if measured is not None:
             return measured
         high = self.policy.expected_base
@@ -475,9 +475,8 @@ class PollPlanner(_Planning):
     def _models_disagree(self, job: _Job) -> bool:
         """Would a fixed set-up time and a proportional one predict different ends for this job
         (one answer, early in its work)? Then only a probe tells which holds."""
-        typical = self._duration(self.policy.reference_rows, 0.5)
         if len(self._setup) < 3 or (
-            len(self._setup) >= _CLEAR_AFTER and self._setup.choice_is_clear(typical, _CLEAR_CHOICE)
+            len(self._setup) >= _CLEAR_AFTER and self._setup.choice_is_clear(_CLEAR_CHOICE)
         ):
             return False
         ex, alt = self._extrapolate(job), self._extrapolate(job, other=True)

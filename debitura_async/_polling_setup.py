@@ -3,7 +3,7 @@ from the jobs whose pace two answers measured (see :mod:`._polling`).
 
 Two models compete: a set-up of so many seconds (the guide's fixed second), or one in
 proportion to the job's duration (a heavy tail or a slow path slowing all of a job); the one
-that varies less across the measured jobs is used. Over sockets a job's start is known only to
+that misses the measured set-ups by fewer seconds is used. Over sockets a job's start is known only to
 a round trip, and an event loop busy encoding notices a 202 late: an error of the same few tens
 of ms for every job, a large share of a short job's set-up. So the proportional model is a
 least-squares line of set-up against duration (a start always noticed late is its intercept),
@@ -15,6 +15,7 @@ Pure: no clock, no event loop.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 
@@ -52,15 +53,23 @@ class SetupModel:
         self.shares.add(seconds / duration)
         self._pairs.append((seconds, duration))
 
-    def bounds(self, typical: float, *, other: bool = False) -> tuple[Bounds, bool] | None:
+    def bounds(self, *, other: bool = False) -> tuple[Bounds, bool] | None:
         """The bounds of the model that varies less (``other``: of the one that varies more),
         and whether it is the proportional one; None until enough set-ups are measured."""
         if len(self) < _MEASURED:
             return None
-        secs = tuple(self.secs.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
-        shares = tuple(self.shares.quantile(q) or 0.0 for q in (0.1, 0.5, 0.9))
-        proportional = ((shares[2] - shares[0]) * typical < secs[2] - secs[0]) != other
+        secs, shares = self._spreads()
+        proportional = (shares < secs) != other
         return robust_bounds(self.shares if proportional else self.secs), proportional
+
+    def _spreads(self) -> tuple[float, float]:
+        """How far each model misses the measured set-ups, in seconds (10 % to 90 %): a fixed
+        set-up by the seconds' spread; one in proportion by its starts' window around the
+        fitted line (a share's spread is no measure: a round trip's error is a large share of a
+        short job's set-up)."""
+        secs = (self.secs.quantile(0.9) or 0.0) - (self.secs.quantile(0.1) or 0.0)
+        fit = self.share_fit()
+        return secs, (fit[1][2] - fit[1][0]) if fit is not None else math.inf
 
     def share_fit(self) -> tuple[float, Bounds] | None:
         """The set-up's share of a job's duration, and the window (low, typical, high) of
@@ -83,17 +92,10 @@ class SetupModel:
         self._fit = (self.version, fit)
         return fit
 
-    def choice_is_clear(self, typical: float, factor: float) -> bool:
-        """One model varies ``factor`` times less than the other over the measured jobs (the
-        proportional one by its starts' window): exploring the other is not worth polls."""
-        secs = (self.secs.quantile(0.9) or 0.0) - (self.secs.quantile(0.1) or 0.0)
-        fit = self.share_fit()
-        if fit is not None:
-            shares = fit[1][2] - fit[1][0]
-        else:
-            low, _, high = robust_bounds(self.shares)
-            shares = (high - low) * typical
-        low, high = sorted((secs, shares))
+    def choice_is_clear(self, factor: float) -> bool:
+        """One model misses the measured set-ups ``factor`` times less than the other:
+        exploring the other is not worth polls."""
+        low, high = sorted(self._spreads())
         return high > factor * low
 
 

@@ -32,7 +32,7 @@ _PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible
 _PROBE_LATE = 0.6  # ... and at least this share of the way on from there to the likely end
 _PROBE_FLOOR = 0.1  # a probe is at most _PROBE_CAP typical jobs' time for the rows left
 _PROBE_CAP = 3.0
-_TRUST_PRICES = 4.0  # one answer's end is trusted when its spread is under so many polls' price
+_TRUST_PRICES = 6.0  # one answer's end is trusted when its spread is under so many polls' price
 _UNSURE_START = 0.02  # a start estimate closer than this (x typical) to the first progress seen
 _CONCURRENT = 0.02  # adds closer than this share of a typical duration: concurrent submissions
 

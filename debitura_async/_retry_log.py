@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
-__all__ = ["install", "ours"]
+__all__ = ["install", "mark", "ours", "unmark"]
 
 logger: Final = logging.getLogger("debitura_async.retry")
 
@@ -54,12 +54,30 @@ class _Dispatcher:
         return stack  # type: ignore[return-value]
 
 
+_installed: tuple[Any, ...] | None = None
+"""The hooks tuple :func:`install` set last (stamina keeps it until hooks are set again)."""
+
+
 def install() -> None:
-    """Put the dispatcher in front of the active hooks (idempotent)."""
+    """Put the dispatcher in front of the active hooks (idempotent; a no-op, in one identity
+    check, while stamina still holds the hooks installed last)."""
+    global _installed  # noqa: PLW0603 - the process-wide hooks are stamina's, this mirrors them
     hooks = get_on_retry_hooks()
-    if any(isinstance(h, _Dispatcher) for h in hooks):
+    if hooks is _installed:
         return
-    set_on_retry_hooks([_Dispatcher(tuple(hooks))])
+    if not any(isinstance(h, _Dispatcher) for h in hooks):
+        set_on_retry_hooks([_Dispatcher(tuple(hooks))])
+        hooks = get_on_retry_hooks()
+    _installed = hooks
+
+
+def mark(method: str, path: str) -> contextvars.Token[tuple[str, str] | None]:
+    """Mark the retries made until :func:`unmark` as the client's (:func:`ours`, in two calls)."""
+    return _CALL.set((method, path))
+
+
+def unmark(token: contextvars.Token[tuple[str, str] | None]) -> None:
+    _CALL.reset(token)
 
 
 @contextlib.contextmanager

@@ -228,10 +228,14 @@ class AiohttpTransport:
         except ValueError as exc:
             raise DecodeError(str(exc), method=method, path=path, status=response.status) from None
         declared = response.content_length
-        if declared is not None and not encoding and declared > limit:
-            raise ResponseTooLargeError(
-                limit=limit, method=method, path=path, status=response.status
-            )
+        if declared is not None and not encoding:
+            if declared > limit:
+                raise ResponseTooLargeError(
+                    limit=limit, method=method, path=path, status=response.status
+                )
+            # The parser delivers exactly the declared length (or raises, as the chunks would):
+            # read it in one call; the chunk loop below is for bodies of unknown size.
+            return await response.content.read()
         received = 0
         try:
             async for chunk in response.content.iter_chunked(_CHUNK):

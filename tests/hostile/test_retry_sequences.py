@@ -349,7 +349,9 @@ async def test_hooks_replaced_by_the_user_are_still_put_behind_the_dispatcher(
     previous = stamina.instrumentation.get_on_retry_hooks()
     try:
         stamina.instrumentation.set_on_retry_hooks([lambda details: seen.append(details.retry_num)])
+        assert _retry_log.active_hooks() is stamina.instrumentation.get_on_retry_hooks()
         again = await record(scenario, _client_send.call, logs)
+        assert _retry_log.active_hooks() is stamina.instrumentation.get_on_retry_hooks()
         assert [args[0] for args in again.retry_log] == [1]  # ours: logged, not the user's
         assert seen == []
         for attempt in stamina.retry_context(on=ValueError, wait_initial=0, wait_jitter=0):

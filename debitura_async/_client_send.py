@@ -55,6 +55,61 @@ async def call(
         headers["Idempotency-Key"] = idempotency_key
     tallies = (client.stats,) if counters is None else (client.stats, counters)
     policy = client.retry_policy
+    timeout = policy.timeout
+    failed: list[BaseException] = []  # a list, not a local: no frame <-> traceback cycle
+    _retry_log.install()
+    token = _retry_log.mark(method, path)
+    try:
+        if timeout != 0:  # (0: stamina warns on every call; it makes every attempt then)
+            started = time.monotonic()
+            try:
+                answer = await send_once(
+                    client, method, path, headers, body, attempt=1, job_id=job_id, tallies=tallies
+                )
+            except BaseException as exc:  # noqa: BLE001 - stamina decides, as on any attempt
+                failed.append(exc)
+            else:
+                client._retry_wait = None
+                return answer
+            if timeout is not None:
+                timeout -= time.monotonic() - started
+                if timeout == 0:  # spent to the tick: stamina stops, without its warning
+                    timeout = -1e-9
+        return await _retried(
+            client,
+            method,
+            path,
+            headers,
+            body,
+            policy=policy,
+            failed=failed,
+            time_left=timeout,
+            idempotent=idempotent,
+            job_id=job_id,
+            tallies=tallies,
+        )
+    finally:
+        _retry_log.unmark(token)
+
+
+async def _retried(
+    client: DebituraClient,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    *,
+    policy: _retry.RetryPolicy,
+    failed: list[BaseException],
+    time_left: float | None,
+    idempotent: bool,
+    job_id: uuid.UUID | None,
+    tallies: tuple[RequestStats, ...],
+) -> tuple[int, bytes]:
+    """The stamina loop. ``failed``: the first attempt's failure when :func:`call` made that
+    attempt (stamina's attempt 1 re-raises it, so that stamina decides on it, waits, numbers
+    the attempts and logs exactly as if it had made it itself); empty: every attempt is made
+    here. ``time_left``: what is left of the policy's timeout (the first attempt's time spent)."""
     retry_number = 0
 
     def backoff_hook(exc: Exception) -> bool | float:
@@ -69,30 +124,30 @@ async def call(
             client._retry_wait = (retry_number + 1, time.monotonic() + delay, _retry_reason(exc))
         return False if delay is None else delay
 
-    _retry_log.install()
-    with _retry_log.ours(method, path):
-        async for attempt in stamina.retry_context(
-            on=backoff_hook,
-            attempts=policy.max_retries + 1,
-            timeout=policy.timeout,
-        ):
-            with attempt:
-                retry_number = attempt.num - 1
-                if retry_number:
-                    for tally in tallies:
-                        tally.retries += 1
-                answer = await send_once(
-                    client,
-                    method,
-                    path,
-                    headers,
-                    body,
-                    attempt=attempt.num,
-                    job_id=job_id,
-                    tallies=tallies,
-                )
-                client._retry_wait = None
-                return answer
+    async for attempt in stamina.retry_context(
+        on=backoff_hook,
+        attempts=policy.max_retries + 1,
+        timeout=time_left,
+    ):
+        with attempt:
+            if failed:
+                raise failed.pop()
+            retry_number = attempt.num - 1
+            if retry_number:
+                for tally in tallies:
+                    tally.retries += 1
+            answer = await send_once(
+                client,
+                method,
+                path,
+                headers,
+                body,
+                attempt=attempt.num,
+                job_id=job_id,
+                tallies=tallies,
+            )
+            client._retry_wait = None
+            return answer
     raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
 
 

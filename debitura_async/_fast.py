@@ -28,9 +28,9 @@ import uuid
 from datetime import UTC, datetime, timezone
 from typing import Any, Final
 
-from .models import PartnerIngestEventType, parse_uuid
+from .models import IngestionJobRow, PartnerIngestEventType, parse_uuid
 
-__all__ = ["KNOWN_IDS", "WIRE_KEYS", "wire_of_mapping"]
+__all__ = ["KNOWN_IDS", "WIRE_KEYS", "wire_of_mapping", "wire_of_row"]
 
 MAX_DESCRIPTION_CHARS: Final = 10_000  # = _validate.MAX_DESCRIPTION_CHARS (checked by a test)
 
@@ -173,3 +173,41 @@ def wire_of_mapping(
         "eventDate": event_date,
         "externalRef": external_ref,
     }
+
+
+def wire_of_row(row: IngestionJobRow, latest: datetime) -> dict[str, Any] | None:
+    """A typed row's wire dict when :func:`~debitura_async._validate.plainly_valid` vouches
+    for it (else None): its checks and :func:`~debitura_async._wire._row_dict`'s building in
+    one call, for the chunk path (equivalence hypothesis-tested in
+    ``tests/unit/test_fast_chunk.py``)."""
+    description = row.description
+    if (
+        type(description) is not str
+        or not description
+        or len(description) > MAX_DESCRIPTION_CHARS
+        or not description.isascii()
+        or description.isspace()
+    ):
+        return None
+    case_id = row.case_id
+    wire: dict[str, Any] = {
+        "caseId": case_id if type(case_id) is uuid.UUID else str(case_id),
+        "description": description,
+        "type": row.type,  # an IntEnum: orjson writes its value
+    }
+    event_date = row.event_date
+    if event_date is not None:
+        if not (
+            type(event_date) is datetime
+            and event_date.tzinfo is UTC
+            and event_date <= latest
+            and event_date.year > 1
+        ):
+            return None
+        wire["eventDate"] = event_date  # in UTC: orjson writes it as format_datetime would
+    ref = row.external_ref
+    if ref is not None:
+        if type(ref) is not str or not ref.isascii():
+            return None
+        wire["externalRef"] = ref
+    return wire

@@ -11,7 +11,8 @@ the chunk as a whole or not at all:
   texts in UTC (``Z`` or ``+00:00``) not later than ``latest``, text externalRefs — gives the
   rows' wire dicts, built in the converter's key order;
 * a chunk of :class:`~debitura_async.models.IngestionJobRow` that
-  :func:`~debitura_async._validate.plainly_valid` all vouches for gives the rows themselves;
+  :func:`~debitura_async._validate.plainly_valid` all vouches for gives their wire dicts
+  (:func:`~debitura_async._fast.wire_of_row`: the check and ``_wire._row_dict`` in one call);
 * a chunk of such dict rows whose keys are already in the converter's order (``caseId``,
   ``description``, ``type``, ``eventDate``, ``externalRef``: JSON written after the API's
   examples), with eventDate texts that read back as they are written (``...Z``), gives the
@@ -20,9 +21,9 @@ the chunk as a whole or not at all:
 * anything else gives None: the caller then goes row by row (the per-row fast path, then the slow
   path), so every message and every verdict stays the per-row path's.
 
-Each wire dict is exactly the one :func:`~debitura_async._fast.wire_of_mapping` makes of that row
-(hypothesis-tested in ``tests/unit/test_fast_chunk.py``), so bodies and Idempotency-Keys do not
-change.
+Each wire dict is exactly the one :func:`~debitura_async._fast.wire_of_mapping` (a typed row:
+``_wire._row_dict``) makes of that row (hypothesis-tested in ``tests/unit/test_fast_chunk.py``),
+so bodies and Idempotency-Keys do not change.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ from typing import Any, Final
 
 import orjson
 
-from ._fast import KNOWN_IDS, MAX_DESCRIPTION_CHARS, WIRE_KEYS
-from ._validate import plainly_valid
+from ._fast import KNOWN_IDS, MAX_DESCRIPTION_CHARS, WIRE_KEYS, wire_of_row
 from .models import IngestionJobRow, PartnerIngestEventType
 
 __all__ = ["wires_of_chunk"]
@@ -77,9 +77,8 @@ def wires_of_chunk(
         return None
     kind = kinds.pop()
     if kind is IngestionJobRow:
-        if all(map(plainly_valid, items, repeat(latest))):
-            return list(items)
-        return None
+        typed = list(map(wire_of_row, items, repeat(latest)))
+        return None if None in typed else typed
     if kind is not dict:
         return None
     shapes = set(map(tuple, items))

@@ -24,7 +24,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import islice, repeat
-from operator import attrgetter
 from typing import Any, Final
 
 import orjson
@@ -44,7 +43,6 @@ CHUNK: Final = 256
 """Items read from a sync iterable in one go (and between two yields to the event loop)."""
 
 _END: Any = object()
-_EXTERNAL_REF = attrgetter("external_ref")
 
 Check = Callable[[object, int], tuple[IngestionJobRow | None, list[RowProblem]]]
 Reject = Callable[[object, IngestionJobRow | None, int, list[RowProblem]], Awaitable[bool]]
@@ -191,20 +189,18 @@ class RowReader:
         ledger = self._ledger
         ledger.read += count  # as row_read() and row_batched() would, once per row
         ledger.submitted += count
-        typed = type(wires[0]) is not dict  # typed rows are kept (immutable); wire dicts are not
-        batch = self._batcher.add_encoded(first, count, encoded, keys, wires if typed else None)
+        # Wire dicts are not kept: a split reads its rows back from the body.
+        batch = self._batcher.add_encoded(first, count, encoded, keys)
         if batch is not None:
             await self._dispatch(batch)
             self._progress()
         return True
 
-    def _keys(self, chunk: list[Any], wires: list[Any]) -> list[Any]:
+    def _keys(self, chunk: list[Any], wires: list[dict[str, Any]]) -> list[Any]:
         """The rows' keys: the caller's ``row_key``, else each row's externalRef."""
         if self._row_key is not None:
             return list(map(self._row_key, chunk))
-        if type(wires[0]) is dict:
-            return list(map(dict.get, wires, repeat("externalRef")))
-        return list(map(_EXTERNAL_REF, wires))
+        return list(map(dict.get, wires, repeat("externalRef")))
 
     async def _one(self, item: Any) -> bool:
         """One item: batched, or refused (False when the refusal stops the run)."""

@@ -19,7 +19,13 @@ from typing import Any, Final
 
 from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
-__all__ = ["install", "ours"]
+_STAMINA_CONFIG: Any
+try:  # what get_on_retry_hooks() reads, without its function-level import on every call
+    from stamina._config import CONFIG as _STAMINA_CONFIG
+except ImportError:  # pragma: no cover - another stamina: the public getter
+    _STAMINA_CONFIG = None
+
+__all__ = ["active_hooks", "install", "mark", "ours", "unmark"]
 
 logger: Final = logging.getLogger("debitura_async.retry")
 
@@ -54,12 +60,38 @@ class _Dispatcher:
         return stack  # type: ignore[return-value]
 
 
+_installed: tuple[Any, ...] | None = None
+"""The hooks tuple :func:`install` set last (stamina keeps it until hooks are set again)."""
+
+
+def active_hooks() -> tuple[Any, ...]:
+    """``stamina.instrumentation.get_on_retry_hooks()``, read from the same place."""
+    if _STAMINA_CONFIG is None:  # pragma: no cover
+        return get_on_retry_hooks()
+    hooks: tuple[Any, ...] = _STAMINA_CONFIG.on_retry
+    return hooks
+
+
 def install() -> None:
-    """Put the dispatcher in front of the active hooks (idempotent)."""
-    hooks = get_on_retry_hooks()
-    if any(isinstance(h, _Dispatcher) for h in hooks):
+    """Put the dispatcher in front of the active hooks (idempotent; a no-op, in one identity
+    check, while stamina still holds the hooks installed last)."""
+    global _installed  # noqa: PLW0603 - the process-wide hooks are stamina's, this mirrors them
+    hooks = active_hooks()
+    if hooks is _installed:
         return
-    set_on_retry_hooks([_Dispatcher(tuple(hooks))])
+    if not any(isinstance(h, _Dispatcher) for h in hooks):
+        set_on_retry_hooks([_Dispatcher(tuple(hooks))])
+        hooks = active_hooks()
+    _installed = hooks
+
+
+def mark(method: str, path: str) -> contextvars.Token[tuple[str, str] | None]:
+    """Mark the retries made until :func:`unmark` as the client's (:func:`ours`, in two calls)."""
+    return _CALL.set((method, path))
+
+
+def unmark(token: contextvars.Token[tuple[str, str] | None]) -> None:
+    _CALL.reset(token)
 
 
 @contextlib.contextmanager

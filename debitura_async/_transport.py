@@ -223,15 +223,19 @@ class AiohttpTransport:
     async def _read(self, response: aiohttp.ClientResponse, *, method: str, path: str) -> bytes:
         limit = self.max_response_bytes
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        declared = response.content_length
+        if declared is not None and not encoding:
+            if declared > limit:
+                raise ResponseTooLargeError(
+                    limit=limit, method=method, path=path, status=response.status
+                )
+            # The parser delivers exactly the declared length (or raises, as the chunks would):
+            # read it in one call; the chunk loop below is for bodies of unknown size or encoded.
+            return await response.content.read()
         try:
             inflater = _Inflater(encoding, limit)
         except ValueError as exc:
             raise DecodeError(str(exc), method=method, path=path, status=response.status) from None
-        declared = response.content_length
-        if declared is not None and not encoding and declared > limit:
-            raise ResponseTooLargeError(
-                limit=limit, method=method, path=path, status=response.status
-            )
         received = 0
         try:
             async for chunk in response.content.iter_chunked(_CHUNK):

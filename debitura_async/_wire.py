@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -28,6 +28,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from .errors import BusinessError, DecodeError, ErrorBody
 from .models import (
+    AsyncJobStatus,
     Case,
     CaseCreditor,
     CaseDebtor,
@@ -260,9 +261,57 @@ def _load_object(raw: bytes, what: str, method: str, path: str, status: int) -> 
     return data
 
 
+def _accepted(data: dict[str, Any]) -> IngestionJobAccepted | None:
+    """The 202's usual form, built as the converter builds it (None: the converter decides)."""
+    job_id, queued = data.get("jobId"), data.get("rowsQueued")
+    if type(job_id) is not str or type(queued) is not int:
+        return None
+    try:
+        return IngestionJobAccepted(job_id=uuid.UUID(job_id), rows_queued=queued)
+    except ValueError:
+        return None
+
+
+_JOB_STATUSES: Final = {int(s): s for s in AsyncJobStatus}
+
+
+def _job_status(data: dict[str, Any]) -> IngestionJobStatus | None:
+    """A status answer's usual form, built as the converter builds it (None: it decides)."""
+    status, total = data.get("status"), data.get("rowsTotal")
+    succeeded, failed = data.get("rowsSucceeded"), data.get("rowsFailed")
+    if not (
+        type(status) is int
+        and type(total) is int
+        and type(succeeded) is int
+        and type(failed) is int
+        and status in _JOB_STATUSES
+    ):
+        return None
+    return IngestionJobStatus(
+        status=_JOB_STATUSES[status],
+        rows_total=total,
+        rows_succeeded=succeeded,
+        rows_failed=failed,
+    )
+
+
+_SHORTCUTS: Final[dict[type, Callable[[dict[str, Any]], Any]]] = {
+    IngestionJobAccepted: _accepted,
+    IngestionJobStatus: _job_status,
+}
+"""The two answers every job gets: built without cattrs when they are in their usual form
+(hypothesis-tested against the converter in ``tests/unit/client/test_wire_shortcuts.py``)."""
+
+
 def decode(cls: type[T], raw: bytes, *, method: str = "", path: str = "", status: int = 0) -> T:
     """Parse a response body into ``cls``; every failure becomes a :class:`DecodeError`."""
     data = _load_object(raw, f"a JSON object for {cls.__name__}", method, path, status)
+    shortcut = _SHORTCUTS.get(cls)
+    if shortcut is not None:
+        made = shortcut(data)
+        if made is not None:
+            result: T = made
+            return result
     try:
         return converter.structure(data, cls)
     except Exception as exc:

@@ -12,15 +12,16 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from debitura_async import IngestionJobRow
 from debitura_async._batching import Batch, Batcher, encode_group
-from debitura_async._fast import KNOWN_IDS, wire_of_mapping
+from debitura_async._fast import KNOWN_IDS, wire_of_mapping, wire_of_row
 from debitura_async._fast_chunk import wires_of_chunk
 from debitura_async._validate import plainly_valid
-from debitura_async._wire import encode_row, encode_rows
+from debitura_async._wire import _row_dict, encode_row, encode_rows, row_to_wire
 from debitura_async.models import PartnerIngestEventType
 
 from .test_fast_mapping import LATEST, mappings
@@ -94,8 +95,11 @@ def _same(wires: list[Any], items: list[Any]) -> None:
     assert len(wires) == len(items)
     for wire, item in zip(wires, items, strict=True):
         if type(item) is IngestionJobRow:
-            assert wire is item
             assert plainly_valid(item, LATEST)
+            expected_row = _row_dict(item)  # what the row encoded by itself gave
+            assert list(wire.items()) == list(expected_row.items())
+            assert [type(v) for v in wire.values()] == [type(v) for v in expected_row.values()]
+            assert encode_row(wire) == encode_row(item)
             continue
         expected = wire_of_mapping(item, LATEST)
         assert expected is not None  # the per-row path vouches for it too
@@ -216,10 +220,59 @@ def test_a_chunk_of_typed_rows_is_taken_whole_when_each_is_plainly_valid(
 ) -> None:
     wires = wires_of_chunk(rows, LATEST)
     if all(plainly_valid(r, LATEST) for r in rows):
-        assert wires == rows
-        assert all(w is r for w, r in zip(wires, rows, strict=True))
+        assert wires is not None
+        _same(wires, rows)
+        # the chunk's bytes: those of the rows themselves, and the converter's
+        assert encode_group(wires) == encode_group(rows)
+        assert encode_rows(wires) == orjson.dumps({"rows": [row_to_wire(r) for r in rows]})
     else:
         assert wires is None
+
+
+ODD_TEXTS = st.sampled_from(["", " \t", "x" * 10_001, "ÿ non-ASCII", "lone \ud800", 7, None])
+ODD_EVENT_DATES = st.sampled_from(
+    [
+        datetime(2026, 2, 1),  # naive
+        datetime(2026, 2, 1, tzinfo=timezone(timedelta(0))),  # equal to UTC, but not UTC
+        datetime(2026, 2, 1, tzinfo=timezone(timedelta(hours=2))),
+        datetime(1, 1, 1, 5, tzinfo=UTC),
+        LATEST,
+        LATEST + timedelta(microseconds=1),
+        "2026-02-01T09:30:00Z",
+    ]
+)
+
+
+@st.composite
+def odd_rows(draw: st.DrawFn) -> IngestionJobRow:
+    """Typed rows, now and then with a field set (past attrs' converters) to an odd value."""
+    row = draw(ROWS | st.builds(IngestionJobRow, st.uuids(), DESCRIPTIONS, event_date=DATES))
+    odd = {
+        "description": ODD_TEXTS,
+        "external_ref": ODD_TEXTS,
+        "event_date": ODD_EVENT_DATES,
+        "case_id": st.uuids().map(str),
+        "type": st.sampled_from(list(PartnerIngestEventType)),
+    }
+    for name in draw(st.lists(st.sampled_from(sorted(odd)), unique=True, max_size=2)):
+        object.__setattr__(row, name, draw(odd[name]))
+    return row
+
+
+@settings(max_examples=1000, deadline=None)
+@given(row=odd_rows())
+def test_the_fused_typed_row_path_is_plainly_valid_then_row_dict(row: IngestionJobRow) -> None:
+    """``wire_of_row`` says yes exactly when ``plainly_valid`` does, and then gives
+    ``_row_dict``'s dict: the same keys in the same order, values of the same types, the same
+    bytes."""
+    wire = wire_of_row(row, LATEST)
+    event("vouched for" if wire is not None else "not")
+    assert (wire is not None) == plainly_valid(row, LATEST)
+    if wire is not None:
+        expected = _row_dict(row)
+        assert list(wire.items()) == list(expected.items())
+        assert [type(v) for v in wire.values()] == [type(v) for v in expected.values()]
+        assert encode_row(wire) == encode_row(row)
 
 
 def test_rows_added_one_by_one_before_a_group_are_in_the_body() -> None:

@@ -3,12 +3,12 @@ from the jobs whose pace two answers measured (see :mod:`._polling`).
 
 Two models compete: a set-up of so many seconds (the guide's fixed second), or one in
 proportion to the job's duration (a heavy tail or a slow path slowing all of a job); the one
-that misses the measured set-ups by fewer seconds is used. Over sockets a job's start is known only to
-a round trip, and an event loop busy encoding notices a 202 late: an error of the same few tens
-of ms for every job, a large share of a short job's set-up. So the proportional model is a
-least-squares line of set-up against duration (a start always noticed late is its intercept),
-and its uncertainty is the window of seconds its starts are known to; every bound is robust to
-a few wild samples.
+that misses the measured set-ups by fewer seconds is used. Over sockets a job's start is known
+only to a round trip, and an event loop busy encoding notices a 202 late: an error of the same
+few tens of ms for every job, a large share of a short job's set-up. So the proportional model
+is a least-squares line of set-up against duration (a start always noticed late is its
+intercept), and its uncertainty is the window of seconds its starts are known to; every bound
+is robust to a few wild samples.
 
 Pure: no clock, no event loop.
 """

@@ -90,6 +90,9 @@ class PollPlanner(_Planning):
         self._last_add: tuple[float, int] | None = None  # (when, group) of the latest add
         self._submit_trip = math.inf  # the shortest submission round trip seen (sent to known)
         self._durations = Samples(self.policy.window)  # seconds, for a reference-size job
+        # a reference job's duration quantiles, for the durations' version (replans ask often)
+        self._reference: tuple[tuple[int, bool], dict[float, float]] = ((-1, False), {})
+        self._sizes: dict[int, float] = {}  # _g's values by batch size (a handful of sizes)
         self._setup = SetupModel(self.policy.window)  # time at zero rows after the start
         self._explore_every = _EXPLORE_MIN
         self._explore_countdown = 0
@@ -182,18 +185,32 @@ class PollPlanner(_Planning):
 
     def _g(self, rows: int) -> float:
         """Duration of ``rows`` rows relative to a reference-size job (the prior's shape)."""
-        p = self.policy
-        c = p.expected_base / p.expected_per_row
-        return (max(rows, 1) + c) / (p.reference_rows + c)
+        value = self._sizes.get(rows)
+        if value is None:
+            if len(self._sizes) >= 1024:  # sizes a server made up: never an unbounded cache
+                self._sizes.clear()
+            c = self.policy.expected_base / self.policy.expected_per_row
+            value = self._sizes[rows] = (max(rows, 1) + c) / (self.policy.reference_rows + c)
+        return value
 
     def _duration(self, rows: int, q: float) -> float:
         """The q-quantile duration of a job of ``rows`` rows (the prior until measured)."""
+        key = (self._durations.version, self._calibrated)
+        if self._reference[0] != key:
+            self._reference = (key, {})
+        values = self._reference[1]
+        value = values.get(q)
+        if value is None:
+            value = values[q] = self._reference_duration(q)
+        return self._g(rows) * value
+
+    def _reference_duration(self, q: float) -> float:
         value = self._durations.quantile(q) if self._calibrated else None
         if value is None:
             median = self._durations.quantile(0.5)  # censored scouts only: they bound it
             prior = self.policy.prior(self.policy.reference_rows)
             value = prior if median is None else min(prior, median)
-        return self._g(rows) * value
+        return value
 
     def _offset_model(self, *, other: bool = False) -> tuple[tuple[float, float, float], bool]:
         """Bounds of the time jobs spend at zero rows, and whether it scales with duration.

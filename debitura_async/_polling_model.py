@@ -18,6 +18,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import attrs
 
@@ -94,9 +95,9 @@ def best_first_wait(durations: Sequence[float], price: float, early: float = 0.0
     return best
 
 
-@attrs.frozen
-class FifoEntry:
-    """One of our jobs in acceptance order, as the FIFO model sees it.
+class FifoEntry(NamedTuple):
+    """One of our jobs in acceptance order, as the FIFO model sees it (a named tuple: the
+    planner builds one per tracked job on every replan).
 
     ``end`` is known (finished) or predicted; ``start`` is known for finished jobs only. A running
     job's start lies in ``(not_before, started_by]``: ``not_before`` is the last instant it was seen

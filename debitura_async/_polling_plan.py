@@ -128,7 +128,7 @@ class _Planning:
     def _replan(self) -> None:
         if self.policy.strategy == "fixed" or not self._jobs:
             return
-        active = sorted(self._jobs.values(), key=lambda j: j.seq)
+        active = list(self._jobs.values())  # added in seq order, and a dict keeps it
         order = self._fifo_order()
         starts = fifo_starts(
             [entry for _, entry in order],

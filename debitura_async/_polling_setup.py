@@ -48,7 +48,10 @@ class SetupModel:
         return self.secs.version
 
     def add(self, seconds: float, duration: float) -> None:
-        """A job spent ``seconds`` at zero rows of its ``duration`` (> 0)."""
+        """A job spent ``seconds`` at zero rows of its ``duration`` (> 0; anything else, or a
+        non-finite value, is ignored)."""
+        if not (math.isfinite(seconds) and math.isfinite(duration) and duration > 0):
+            return
         self.secs.add(seconds)
         self.shares.add(seconds / duration)
         self._pairs.append((seconds, duration))

@@ -8,11 +8,13 @@ are in test_polling_scenarios.py (its ``lag`` cases)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from debitura_async._polling import PollPlanner, PollPolicy
 from debitura_async._polling_model import Samples, date_answer
-from debitura_async._polling_setup import robust_bounds
+from debitura_async._polling_setup import SetupModel, robust_bounds
 
 QUEUED, IN_PROGRESS, COMPLETED = 0, 1, 2
 
@@ -122,3 +124,15 @@ def test_a_job_seen_a_row_into_its_work_is_not_left_for_minutes() -> None:
     typical = planner._duration(1000, 0.5)
     assert planner.due("slow-start") - (start + 1.3) <= 3.0 * typical
     assert planner.due("slow-start") - start < policy.max_interval
+
+
+def test_the_set_up_model_ignores_impossible_samples() -> None:
+    model = SetupModel(12)
+    for seconds, duration in [(1.0, 30.0), (math.nan, 30.0), (1.0, math.inf), (1.0, 0.0)]:
+        model.add(seconds, duration)
+    model.add(1.1, 31.0)
+    model.add(0.9, 29.0)
+    assert len(model) == 3
+    fit = model.share_fit()
+    assert fit is not None
+    assert all(math.isfinite(x) for x in (fit[0], *fit[1]))

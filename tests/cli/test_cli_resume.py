@@ -136,9 +136,7 @@ def _journal_holds_a_job(journal: Path) -> bool:
         return False
     try:
         with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM batches WHERE state = 'finished'"
-            ).fetchone()
+            row = conn.execute("SELECT count(*) FROM batches WHERE state = 'finished'").fetchone()
     except sqlite3.Error:
         return False
     return bool(row and row[0])

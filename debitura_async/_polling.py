@@ -41,6 +41,7 @@ from ._polling_model import (
     FifoEntry,
     Samples,
     best_first_wait,
+    date_answer,
     fifo_misfit,
     measured_pace,
 )
@@ -294,10 +295,10 @@ class PollPlanner(_Planning):
         that took far longer than the shortest one seen (it waited on this side first: for a
         connection, the budget, the event loop), then half the shortest trip before it was
         known. The answer comes long after the server's clock started the job (a 1000-row body
-        is uploaded, then checked): counting from it made every short set-up look shorter."""
-        trip = max(known - sent, 0.0)
-        self._submit_trip = min(self._submit_trip, trip)
-        return max(sent + trip / 2, known - self._submit_trip / 2)
+        is uploaded, then checked): counting from it made every short set-up look shorter.
+        The rule answers are dated by (:func:`._polling_model.date_answer`)."""
+        self._submit_trip = min(self._submit_trip, max(known - sent, 0.0))
+        return date_answer(sent, known, self._submit_trip)
 
     def _group_of(self, now: float, sent: float | None) -> int:
         last = self._last_add

@@ -179,7 +179,7 @@ def date_answer(sent: float, received: float, shortest: float) -> float:
     it left or after its answer came), and the answer is about half a shortest round trip older
     than its notice."""
     elapsed = max(received - sent, 0.0)
-    shortest = min(shortest, elapsed)
+    # a `shortest` above this trip leaves the midpoint: the max below picks it
     return max(sent + elapsed / 2, received - shortest / 2)
 
 

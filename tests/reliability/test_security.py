@@ -300,11 +300,11 @@ async def _timed_out(emu: Emulator) -> BaseException:
 
 
 async def _refused(_emu: Emulator) -> BaseException:
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # bound, never listening, held: no other process takes it
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with _client(f"http://127.0.0.1:{port}") as c:
-        return await _raised(c.me())
+        async with _client(f"http://127.0.0.1:{port}") as c:
+            return await _raised(c.me())
 
 
 async def _undecodable(_emu: Emulator) -> BaseException:

@@ -387,14 +387,14 @@ async def test_timeout_without_retries_is_request_timeout(emulator: Emulator) ->
 
 
 async def test_connection_refused_is_connect_error() -> None:
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # bound, never listening, held: no other process takes it
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with DebituraClient(
-        "key", base_url=f"http://127.0.0.1:{port}", retry=fast_retry(max_retries=1)
-    ) as c:
-        with pytest.raises(ConnectError) as info:
-            await c.me()
+        async with DebituraClient(
+            "key", base_url=f"http://127.0.0.1:{port}", retry=fast_retry(max_retries=1)
+        ) as c:
+            with pytest.raises(ConnectError) as info:
+                await c.me()
     assert c.stats.retries == 1
     assert isinstance(info.value.__cause__, OSError)
 

@@ -39,6 +39,7 @@ from collections.abc import Container, Hashable, Iterable, Iterator
 
 from ._polling_model import (
     FifoEntry,
+    FifoPool,
     Samples,
     best_first_wait,
     date_answer,
@@ -103,6 +104,8 @@ class PollPlanner(_Planning):
             tuple[tuple[int, int, bool, bool], tuple[tuple[float, float, float], bool]] | None
         ) = None
         self._workers: int | None = None
+        # (context, FIFO order key of the last job, pool) as the last replan left them
+        self._tail: tuple[tuple[object, ...] | None, _Order, FifoPool] | None = None
         self._queueing_seen = False
         self._finishes_since_fit = 0
         self._max_active = 0
@@ -287,7 +290,8 @@ class PollPlanner(_Planning):
         self._max_active = max(self._max_active, len(self._jobs))
         if self.policy.strategy == "fixed":
             job.due = now + self.policy.interval
-        self._replan()
+        else:
+            self._replan_added(job)
         return job.due
 
     def _accepted_at(self, sent: float, known: float) -> float:
@@ -376,6 +380,7 @@ class PollPlanner(_Planning):
         ``status`` is the API's AsyncJobStatus value, ``processed`` is rowsSucceeded + rowsFailed.
         """
         job = self._jobs[key]
+        job.version += 1
         job.polls += 1
         job.forced = None
         self._counts["polls"] += 1

@@ -25,6 +25,7 @@ import attrs
 __all__ = [
     "Extrapolation",
     "FifoEntry",
+    "FifoPool",
     "Samples",
     "best_first_wait",
     "extrapolate",
@@ -121,6 +122,7 @@ def fifo_starts(
     duration: float,
     *,
     blind: bool = False,
+    pool: FifoPool | None = None,
 ) -> list[float]:
     """Each entry's start (known, or predicted from a FIFO pool of ``workers``).
 
@@ -131,10 +133,13 @@ def fifo_starts(
     ``workers=None``: unbounded (every job starts when accepted, unless seen queued).
     ``blind``: predict every start from the pool alone (ignoring what was seen), to test a
     ``workers`` value against the observations (:func:`fifo_misfit`).
+    ``pool``: the pool as the entries ahead left it (updated in place): more entries after
+    those, as if all had been given in one call.
     """
+    pool = FifoPool() if pool is None else pool
     starts: list[float] = []
-    ends: list[float] = []  # min-heap of the `workers` latest ends so far
-    previous = -math.inf
+    ends = pool.ends  # min-heap of the `workers` latest ends so far
+    previous = pool.previous
     for entry in entries:
         if entry.start is not None and not blind:
             start = entry.start
@@ -151,7 +156,20 @@ def fifo_starts(
             heapq.heappush(ends, end)
             if len(ends) > workers:
                 heapq.heappop(ends)
+    pool.previous = previous
     return starts
+
+
+@attrs.define
+class FifoPool:
+    """What :func:`fifo_starts` knows after some entries: the latest start, and the latest ends
+    (as many as there are workers, a min-heap)."""
+
+    previous: float = -math.inf
+    ends: list[float] = attrs.field(factory=list)
+
+    def copy(self) -> FifoPool:
+        return FifoPool(self.previous, list(self.ends))
 
 
 def fifo_misfit(

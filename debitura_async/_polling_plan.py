@@ -10,7 +10,14 @@ from collections import deque
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
-from ._polling_model import Extrapolation, FifoEntry, extrapolate, fifo_starts
+from ._polling_model import (
+    Extrapolation,
+    FifoEntry,
+    FifoPool,
+    Samples,
+    extrapolate,
+    fifo_starts,
+)
 from ._polling_policy import PollPolicy
 from ._polling_setup import SetupModel
 from ._polling_state import (
@@ -42,6 +49,8 @@ class _Planning:
     _workers: int | None
     _calibrated: bool
     _setup: SetupModel
+    _durations: Samples
+    _tail: tuple[tuple[object, ...] | None, _Order, FifoPool] | None
 
     if TYPE_CHECKING:
 
@@ -122,37 +131,94 @@ class _Planning:
     # -- planning --------------------------------------------------------------------------------
 
     def _replan(self) -> None:
+        self._tail = None
         if self.policy.strategy == "fixed" or not self._jobs:
             return
         active = list(self._jobs.values())  # added in seq order, and a dict keeps it
-        order = self._fifo_order()
+        context = self._context()
+        order = self._fifo_order(context)
+        pool = FifoPool()
         starts = fifo_starts(
             [entry for _, entry in order],
             self._workers,
             self._duration(self.policy.reference_rows, 0.5),
+            pool=pool,
         )
         by_seq = {o[3]: start for (o, _), start in zip(order, starts, strict=True)}
         # Until a duration is measured, the first few jobs look early; the others wait for them.
         scouts = set() if self._calibrated else {j.seq for j in active[:_SCOUTS]}
+        settled = True  # no FIFO entry depends on a start that moved (its pool stays true)
         for job in active:
-            job.start = by_seq[job.seq]
+            start = by_seq[job.seq]
+            if job.points and start != job.start:
+                settled = False
+            job.start = start
             if job.forced is None:
-                job.due = self._clamp(job, self._plan(job, scout=job.seq in scouts))
+                scout = job.seq in scouts
+                memo = (context, job.version, start, scout)
+                if context is None or job.memo != memo:
+                    job.due = self._clamp(job, self._plan(job, scout=scout))
+                    job.memo = memo
+        if settled:
+            self._tail = (context, order[-1][0], pool)
 
-    def _fifo_order(self) -> list[tuple[_Order, FifoEntry]]:
+    def _replan_added(self, job: _Job) -> None:
+        """Replan after ``job`` was added: when it comes last in the FIFO order and nothing
+        else changed since the last replan, no other job's start or plan can change (a FIFO
+        start depends on the jobs ahead only), so only its own start and plan are made, from
+        the pool the last replan left; else a whole replan."""
+        tail = self._tail
+        context = self._context()
+        key = _order(job)
+        if tail is None or context is None or tail[0] != context or not tail[1] < key:
+            self._replan()
+            return
+        pool = tail[2]
+        entry = self._entry(job, context)
+        typical = self._duration(self.policy.reference_rows, 0.5)
+        (job.start,) = fifo_starts([entry], self._workers, typical, pool=pool)
+        self._tail = (context, key, pool)
+        scout = not self._calibrated and len(self._jobs) <= _SCOUTS
+        job.due = self._clamp(job, self._plan(job, scout=scout))
+        job.memo = (context, job.version, job.start, scout)
+
+    def _context(self) -> tuple[object, ...] | None:
+        """Everything a job's plan and FIFO entry read beyond the job, its start and whether it
+        scouts. A job whose answers, start, part and context are those of its last plan keeps
+        that plan: the same inputs, the same due (None: no memo)."""
+        return (
+            self._calibrated,
+            self._durations.version,
+            self._setup.version,
+            self.economy,
+            self._workers,
+            self._queueing_seen,
+            len(self._jobs) > _BACKLOG,
+            self.policy,
+        )
+
+    def _fifo_order(
+        self, context: tuple[object, ...] | None = None
+    ) -> list[tuple[_Order, FifoEntry]]:
         """Recent finished jobs and the tracked ones, in the order the server started them:
         acceptance order, and within a batch of concurrent submissions started before unseen
         before queued (see :func:`_order`)."""
-        entries = [*self._history, *((_order(j), self._entry(j)) for j in self._jobs.values())]
+        entries = [
+            *self._history,
+            *((_order(j), self._entry(j, context)) for j in self._jobs.values()),
+        ]
         entries.sort(key=lambda e: e[0])
         return entries
 
     def _fifo_entries(self) -> list[FifoEntry]:
-        return [entry for _, entry in self._fifo_order()]
+        return [entry for _, entry in self._fifo_order(self._context())]
 
-    def _entry(self, job: _Job) -> FifoEntry:
+    def _entry(self, job: _Job, context: tuple[object, ...] | None = None) -> FifoEntry:
+        key = (context, job.version, job.start)
+        if context is not None and job.entry is not None and job.entry[0] == key:
+            return job.entry[1]
         end = self._predicted_end(job) if job.points else None
-        return FifoEntry(
+        entry = FifoEntry(
             job.accepted,
             None,
             end,
@@ -161,6 +227,8 @@ class _Planning:
             idle_at=job.started_idle,
             size=self._g(job.rows),
         )
+        job.entry = (key, entry)
+        return entry
 
     def _clamp(self, job: _Job, due: float) -> float:
         p = self.policy

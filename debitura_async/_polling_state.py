@@ -10,7 +10,7 @@ from collections.abc import Hashable
 
 import attrs
 
-from ._polling_model import Extrapolation
+from ._polling_model import Extrapolation, FifoEntry
 
 _QUEUED = 0
 _IN_PROGRESS = 1
@@ -67,6 +67,9 @@ class _Job:
     explore: bool = False  # probe it even if one answer looks conclusive (keeps the model honest)
     guess: Extrapolation | None = None  # the end its first progress answer predicted
     forced: float | None = None  # retry_later's due, until the next answer
+    version: int = 0  # counts its answers (each may change it): a replan's memo is keyed by it
+    memo: tuple[object, ...] | None = None  # (context, version, start, scout) of its due
+    entry: tuple[tuple[object, ...], FifoEntry] | None = None  # its FIFO entry, by key
 
 
 _Order = tuple[int, int, float, int]

@@ -159,6 +159,13 @@ class JobHandle:
         return True
 
 
+def _count(name: str, value: object) -> int:
+    """``value`` if it is an int >= 1, else a ValueError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
 class JobTracker:
     """Polls every tracked job of one client: one loop, one :class:`PollPlanner`.
 
@@ -190,8 +197,8 @@ class JobTracker:
         self._scarcity = 0.0
         self._scarcity_read_at = float("-inf")
         self._round_trip = float("inf")  # the shortest poll seen: the network's own round trip
-        self._limiter = anyio.CapacityLimiter(max_concurrent_polls)
-        self.max_poll_failures = max_poll_failures
+        self._limiter = anyio.CapacityLimiter(_count("max_concurrent_polls", max_concurrent_polls))
+        self.max_poll_failures = _count("max_poll_failures", max_poll_failures)
         self.max_job_age = max_job_age
         self._jobs: dict[uuid.UUID, JobHandle] = {}
         self._fixed_due: dict[uuid.UUID, float] = {}
@@ -247,6 +254,10 @@ class JobTracker:
             or not poll_interval > 0
         ):
             raise ValueError(f"poll_interval must be a positive number, got {poll_interval!r}")
+        if max_poll_failures is not None:
+            _count("max_poll_failures", max_poll_failures)
+        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 0):
+            raise ValueError(f"rows must be an int >= 0 or None, got {rows!r}")
         if submitted_at is not None and (
             isinstance(submitted_at, bool)
             or not isinstance(submitted_at, int | float)

@@ -141,6 +141,31 @@ async def test_unknown_job_ends_with_not_found(emulator: Emulator) -> None:
             await client.track(uuid.uuid4()).wait(timeout=60)
 
 
+@pytest.mark.parametrize("rows", [-1, 2.5, True, "1000"])
+async def test_a_bad_row_count_is_refused_and_tracks_nothing(
+    emulator: Emulator, rows: object
+) -> None:
+    async with DebituraClient(
+        emulator.api_key, base_url=emulator.url, retry=fast_retry(), polling=SCALED
+    ) as client:
+        job_id = uuid.uuid4()
+        with pytest.raises(ValueError, match="rows must be an int >= 0"):
+            client.track(job_id, rows=rows)  # type: ignore[arg-type]
+        # nothing half-tracked is left behind: tracking it again polls it (and finds nothing)
+        with pytest.raises(NotFoundError):
+            await client.track(job_id).wait(timeout=30)
+
+
+@pytest.mark.parametrize("option", ["max_concurrent_polls", "max_poll_failures"])
+@pytest.mark.parametrize("value", [0, -3, 1.5, True, None])
+async def test_tracker_counts_must_be_positive_ints(option: str, value: object) -> None:
+    async def never(job_id: uuid.UUID, counters: Any) -> Any:
+        raise AssertionError("not polled")
+
+    with pytest.raises(ValueError, match=f"{option} must be an int >= 1"):
+        tracker_module.JobTracker(never, **{option: value})  # type: ignore[arg-type]
+
+
 async def test_a_job_that_never_ends_is_given_up_at_max_job_age() -> None:
     async with Emulator(EmulatorConfig(time_scale=0.01, seed=5)) as emu:  # 100x slower
         async with DebituraClient(

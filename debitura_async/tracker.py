@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Final
@@ -30,6 +29,7 @@ from . import hooks as _hooks
 from ._ledger import check_status
 from ._polling import PollPlanner, PollPolicy, PollStats
 from ._polling_model import date_answer
+from ._tracker_checks import check_age, check_count, check_track
 from .errors import (
     AuthenticationError,
     ClientClosedError,
@@ -159,13 +159,6 @@ class JobHandle:
         return True
 
 
-def _count(name: str, value: object) -> int:
-    """``value`` if it is an int >= 1, else a ValueError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
 class JobTracker:
     """Polls every tracked job of one client: one loop, one :class:`PollPlanner`.
 
@@ -197,9 +190,11 @@ class JobTracker:
         self._scarcity = 0.0
         self._scarcity_read_at = float("-inf")
         self._round_trip = float("inf")  # the shortest poll seen: the network's own round trip
-        self._limiter = anyio.CapacityLimiter(_count("max_concurrent_polls", max_concurrent_polls))
-        self.max_poll_failures = _count("max_poll_failures", max_poll_failures)
-        self.max_job_age = max_job_age
+        self._limiter = anyio.CapacityLimiter(
+            check_count("max_concurrent_polls", max_concurrent_polls)
+        )
+        self.max_poll_failures = check_count("max_poll_failures", max_poll_failures)
+        self.max_job_age = check_age(max_job_age)
         self._jobs: dict[uuid.UUID, JobHandle] = {}
         self._fixed_due: dict[uuid.UUID, float] = {}
         self._polling: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -248,22 +243,13 @@ class JobTracker:
         """
         if self._closed:
             raise RuntimeError("this client is closed: its tracker takes no new jobs")
-        if poll_interval is not None and (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, int | float)
-            or not poll_interval > 0
-        ):
-            raise ValueError(f"poll_interval must be a positive number, got {poll_interval!r}")
-        if max_poll_failures is not None:
-            _count("max_poll_failures", max_poll_failures)
-        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 0):
-            raise ValueError(f"rows must be an int >= 0 or None, got {rows!r}")
-        if submitted_at is not None and (
-            isinstance(submitted_at, bool)
-            or not isinstance(submitted_at, int | float)
-            or not math.isfinite(submitted_at)
-        ):
-            raise ValueError(f"submitted_at must be an event loop time, got {submitted_at!r}")
+        check_track(
+            poll_interval=poll_interval,
+            max_poll_failures=max_poll_failures,
+            rows=rows,
+            submitted_at=submitted_at,
+            max_age=max_age,
+        )
         existing = self._jobs.get(job_id)
         if existing is not None:
             known, new = existing.idempotency_key, idempotency_key
@@ -278,9 +264,7 @@ class JobTracker:
             return existing
         loop = asyncio.get_running_loop()
         now = loop.time()
-        age = self.max_job_age if max_age is ... else max_age
-        if age is not None and (not isinstance(age, int | float) or age <= 0):
-            raise ValueError(f"max_age must be a positive number or None, got {age!r}")
+        age = self.max_job_age if max_age is ... else check_age(max_age)
         handle = JobHandle(
             job_id,
             idempotency_key=idempotency_key,

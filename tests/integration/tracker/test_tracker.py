@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Hashable
 from typing import Any
@@ -152,6 +153,35 @@ async def test_a_bad_row_count_is_refused_and_tracks_nothing(
         with pytest.raises(ValueError, match="rows must be an int >= 0"):
             client.track(job_id, rows=rows)  # type: ignore[arg-type]
         # nothing half-tracked is left behind: tracking it again polls it (and finds nothing)
+        with pytest.raises(NotFoundError):
+            await client.track(job_id).wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("poll_interval", 0),
+        ("poll_interval", math.inf),  # a fixed cadence that never polls
+        ("poll_interval", math.nan),
+        ("max_poll_failures", 0),
+        ("max_poll_failures", 2.5),
+        ("submitted_at", math.nan),
+        ("submitted_at", True),
+        ("max_age", math.nan),  # a limit no age ever reaches, silently
+        ("max_age", -1.0),
+        ("max_age", "60"),
+    ],
+)
+async def test_bad_track_arguments_are_refused_before_anything_is_tracked(
+    emulator: Emulator, argument: str, value: object
+) -> None:
+    async with DebituraClient(
+        emulator.api_key, base_url=emulator.url, retry=fast_retry(), polling=SCALED
+    ) as client:
+        job_id = uuid.uuid4()
+        with pytest.raises(ValueError, match=f"^{argument} must be"):
+            client.tracker.track(job_id, **{argument: value})  # type: ignore[arg-type]
+        assert job_id not in {h.job_id for h in client.tracker._jobs.values()}
         with pytest.raises(NotFoundError):
             await client.track(job_id).wait(timeout=30)
 

@@ -170,3 +170,12 @@ def test_table_marks_misses_and_errors() -> None:
     assert [row.split()[-1] for row in rows] == ["PASS", "MISS", "info", "ERROR"]
     assert "b: 4.00" in rows[0]
     assert "0.50x" in rows[0]
+
+
+def test_the_planner_cpu_driver_runs_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import planner_cpu
+
+    figure = planner_cpu.planner_us_per_job(jobs=50, in_flight=4, repeats=1)
+    assert math.isfinite(figure) and figure > 0
+    assert planner_cpu.main(["--jobs", "20", "--in-flight", "3", "--repeats", "1"]) == 0
+    assert "us per job (a Completed answer and an add, 3 tracked)" in capsys.readouterr().out

@@ -176,6 +176,7 @@ def test_the_planner_cpu_driver_runs_and_reports(capsys: pytest.CaptureFixture[s
     from benchmarks import planner_cpu
 
     figure = planner_cpu.planner_us_per_job(jobs=50, in_flight=4, repeats=1)
-    assert math.isfinite(figure) and figure > 0
+    assert math.isfinite(figure)
+    assert figure > 0
     assert planner_cpu.main(["--jobs", "20", "--in-flight", "3", "--repeats", "1"]) == 0
     assert "us per job (a Completed answer and an add, 3 tracked)" in capsys.readouterr().out

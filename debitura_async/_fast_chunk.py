@@ -38,9 +38,10 @@ from typing import Any, Final
 import orjson
 
 from ._fast import KNOWN_IDS, MAX_DESCRIPTION_CHARS, WIRE_KEYS, wire_of_row
+from ._input_columns import ColumnChunk
 from .models import IngestionJobRow, PartnerIngestEventType
 
-__all__ = ["wires_of_chunk"]
+__all__ = ["wires_of_chunk", "wires_of_columns"]
 
 _CANONICAL_UUID: Final = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -116,13 +117,62 @@ def wires_of_chunk(
     return _build(case_ids, descriptions, dates, refs)
 
 
+def wires_of_columns(
+    chunk: ColumnChunk, latest: datetime, known_ids: set[str] | None = None
+) -> list[dict[str, Any]] | None:
+    """The wire dicts of a CSV reader's rows given as columns, or None when they are not all
+    plainly valid: dicts that encode to exactly the bytes of :func:`wires_of_chunk`'s for
+    :meth:`ColumnChunk.rows` (hypothesis-tested), without making those row dicts.
+
+    The cells are text (no type checks); a chunk known to be ASCII skips the encodability
+    checks; eventDate texts written as the converter writes their dates are sent as they are.
+    """
+    case_ids, descriptions = chunk.case_ids, chunk.descriptions
+    if not case_ids:
+        return []
+    if not _canonical_ids(case_ids, known_ids):
+        return None
+    if (
+        "" in descriptions
+        or max(map(len, descriptions)) > MAX_DESCRIPTION_CHARS
+        or any(map(str.isspace, descriptions))
+    ):
+        return None
+    refs = chunk.external_refs
+    if not chunk.ascii and not (_encodable(descriptions) and (refs is None or _encodable(refs))):
+        return None
+    dates: list[Any] | None = None
+    if chunk.event_dates is not None:
+        dates = _column_dates(chunk.event_dates, latest)
+        if dates is None:
+            return None
+    return _build(case_ids, descriptions, dates, refs)
+
+
+def _column_dates(texts: list[str], latest: datetime) -> list[Any] | None:
+    """eventDate texts all in UTC and not later than ``latest``: the texts themselves when the
+    converter writes their dates so, else the dates; None when not so."""
+    unique = set(texts)
+    if len(unique) * 2 > len(texts):
+        return _dates(texts, latest)
+    ordered = list(unique)
+    parsed = _dates(ordered, latest)
+    if parsed is None:
+        return None
+    if orjson.dumps(ordered) == orjson.dumps(parsed, option=orjson.OPT_UTC_Z):
+        return texts  # each one the bytes its date is written as
+    dates = dict(zip(ordered, parsed, strict=True))
+    return list(map(dates.__getitem__, texts))
+
+
 def _build(
     case_ids: list[str],
     descriptions: list[str],
-    dates: list[datetime] | None,
+    dates: list[Any] | None,
     refs: list[str] | None,
 ) -> list[Any]:
-    """The wire dicts, in the converter's key order (dict displays: the quickest way to a dict)."""
+    """The wire dicts, in the converter's key order (dict displays: the quickest way to a dict);
+    ``dates`` holds datetimes in UTC, or texts written as orjson writes their dates."""
     if dates is None and refs is None:
         return [
             {"caseId": c, "description": d, "type": 0}
@@ -146,8 +196,11 @@ def _build(
 
 def _case_ids_ok(case_ids: list[Any], known_ids: set[str] | None) -> bool:
     """All canonical case-id texts (other spellings: the per-row path reads them)."""
-    if not _STR.issuperset(map(type, case_ids)):
-        return False
+    return _STR.issuperset(map(type, case_ids)) and _canonical_ids(case_ids, known_ids)
+
+
+def _canonical_ids(case_ids: list[str], known_ids: set[str] | None) -> bool:
+    """All canonical case ids, these texts (remembered in ``known_ids``)."""
     unique = set(case_ids)
     if known_ids is not None:
         unique = unique.difference(known_ids)  # looks up each of ours (-= would walk theirs)
@@ -172,6 +225,11 @@ def _texts_ok(texts: list[Any], *, blank_ok: bool) -> bool:
         or any(map(str.isspace, texts))
     ):
         return False
+    return _encodable(texts)
+
+
+def _encodable(texts: list[str]) -> bool:
+    """All UTF-8-encodable (no lone surrogates)."""
     if all(map(str.isascii, texts)):
         return True
     try:

@@ -30,7 +30,8 @@ import orjson
 
 from ._batching import Batch, Batcher, BatchRow, encode_group
 from ._fast import wire_of_mapping
-from ._fast_chunk import wires_of_chunk
+from ._fast_chunk import wires_of_chunk, wires_of_columns
+from ._input_columns import ColumnChunk, CsvItems
 from ._ledger import Ledger
 from ._pipeline_parts import _problems_of
 from ._validate import item_problems, plainly_valid
@@ -146,6 +147,8 @@ class RowReader:
                     return True
                 if not await self._one(item):
                     return False
+        if type(sync_iter) is CsvItems and batcher.max_bytes is None and self._row_key is None:
+            return await self._read_columns(sync_iter)
         while True:
             room = batcher.room if batcher.max_bytes is None else CHUNK
             chunk: list[Any] = []
@@ -162,6 +165,41 @@ class RowReader:
                 raise error
             self._progress()
             await asyncio.sleep(0)
+
+    async def _read_columns(self, source: CsvItems) -> bool:
+        """A CSV reader's items: its blocks of plain rows as columns (:meth:`_columns`), the
+        rest in chunks, as any sync iterable's."""
+        batcher = self._batcher
+        while True:
+            taken = source.take(min(CHUNK, batcher.room))
+            if isinstance(taken, ColumnChunk):
+                if not await self._columns(taken):
+                    return False
+            elif not taken:
+                return True
+            elif not await self._chunk(taken):
+                return False
+            self._progress()
+            await asyncio.sleep(0)
+
+    async def _columns(self, chunk: ColumnChunk) -> bool:
+        """Rows as columns: validated, built and encoded column by column when all are plainly
+        valid, else item by item (the very rows the reader yields), as :meth:`_chunk` does."""
+        wires = wires_of_columns(chunk, self._latest, self._known_ids)
+        encoded = b""
+        if wires is not None:
+            try:
+                encoded = encode_group(wires)
+            except Exception:  # noqa: BLE001 - the item-by-item path raises or words it at its row
+                wires = None
+        if wires is None:
+            for item in chunk.rows():
+                if not await self._one(item):
+                    return False
+            return True
+        refs = chunk.external_refs
+        keys: list[Any] = [None] * len(wires) if refs is None else refs
+        return await self._add_encoded(len(wires), encoded, keys)
 
     async def _chunk(self, chunk: list[Any]) -> bool:
         """Handle a chunk: in one go when it is plainly valid as a whole, else item by item."""
@@ -183,8 +221,11 @@ class RowReader:
                 if not await self._one(item):
                     return False
             return True
+        return await self._add_encoded(len(chunk), encoded, keys)
+
+    async def _add_encoded(self, count: int, encoded: bytes, keys: list[Any]) -> bool:
+        """Batch ``count`` plainly valid rows read next, encoded as ``encoded``."""
         first = self._position + 1
-        count = len(chunk)
         self._position += count
         ledger = self._ledger
         ledger.read += count  # as row_read() and row_batched() would, once per row

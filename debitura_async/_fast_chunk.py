@@ -38,10 +38,9 @@ from typing import Any, Final
 import orjson
 
 from ._fast import KNOWN_IDS, MAX_DESCRIPTION_CHARS, WIRE_KEYS, wire_of_row
-from ._input_columns import ColumnChunk
 from .models import IngestionJobRow, PartnerIngestEventType
 
-__all__ = ["wires_of_chunk", "wires_of_columns"]
+__all__ = ["wires_of_chunk"]
 
 _CANONICAL_UUID: Final = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -115,54 +114,6 @@ def wires_of_chunk(
         # the converter writes their dates): the items themselves, to be encoded at once.
         return list(items)
     return _build(case_ids, descriptions, dates, refs)
-
-
-def wires_of_columns(
-    chunk: ColumnChunk, latest: datetime, known_ids: set[str] | None = None
-) -> list[dict[str, Any]] | None:
-    """The wire dicts of a CSV reader's rows given as columns, or None when they are not all
-    plainly valid: dicts that encode to exactly the bytes of :func:`wires_of_chunk`'s for
-    :meth:`ColumnChunk.rows` (hypothesis-tested), without making those row dicts.
-
-    The cells are text (no type checks); a chunk known to be ASCII skips the encodability
-    checks; eventDate texts written as the converter writes their dates are sent as they are.
-    """
-    case_ids, descriptions = chunk.case_ids, chunk.descriptions
-    if not case_ids:
-        return []
-    if not _canonical_ids(case_ids, known_ids):
-        return None
-    if (
-        "" in descriptions
-        or max(map(len, descriptions)) > MAX_DESCRIPTION_CHARS
-        or any(map(str.isspace, descriptions))
-    ):
-        return None
-    refs = chunk.external_refs
-    if not chunk.ascii and not (_encodable(descriptions) and (refs is None or _encodable(refs))):
-        return None
-    dates: list[Any] | None = None
-    if chunk.event_dates is not None:
-        dates = _column_dates(chunk.event_dates, latest)
-        if dates is None:
-            return None
-    return _build(case_ids, descriptions, dates, refs)
-
-
-def _column_dates(texts: list[str], latest: datetime) -> list[Any] | None:
-    """eventDate texts all in UTC and not later than ``latest``: the texts themselves when the
-    converter writes their dates so, else the dates; None when not so."""
-    unique = set(texts)
-    if len(unique) * 2 > len(texts):
-        return _dates(texts, latest)
-    ordered = list(unique)
-    parsed = _dates(ordered, latest)
-    if parsed is None:
-        return None
-    if orjson.dumps(ordered) == orjson.dumps(parsed, option=orjson.OPT_UTC_Z):
-        return texts  # each one the bytes its date is written as
-    dates = dict(zip(ordered, parsed, strict=True))
-    return list(map(dates.__getitem__, texts))
 
 
 def _build(

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from itertools import repeat
 
 import attrs
+import orjson
 
 from ._input_cells import rows_of_cells
 from ._input_rows import Item
@@ -37,6 +38,9 @@ class ColumnChunk:
     external_refs: list[str] | None
     ascii: bool = attrs.field(default=False, kw_only=True)
     """Every cell is ASCII text (so UTF-8-encodable); False: not known."""
+    plain: bool = attrs.field(default=False, kw_only=True)
+    """Every cell is ASCII and JSON string content as it stands (no quote, backslash or control
+    character: orjson writes it unchanged between quotes); False: not known."""
 
     def __len__(self) -> int:
         return len(self.case_ids)
@@ -50,6 +54,7 @@ class ColumnChunk:
             None if dates is None else dates[start:stop],
             None if refs is None else refs[start:stop],
             ascii=self.ascii,
+            plain=self.plain,
         )
 
     def rows(self) -> list[Item]:
@@ -94,13 +99,26 @@ def block_columns(
         elif index == 0:
             column = list(map(str.removeprefix, column, repeat("\n")))
         found[field] = column
+    ascii = text.isascii()
     return ColumnChunk(
         found["caseId"],
         found["description"],
         found.get("eventDate"),
         found.get("externalRef"),
-        ascii=text.isascii(),
+        ascii=ascii,
+        plain=ascii and _plain_json(text, count, delimiter),
     )
+
+
+def _plain_json(text: str, count: int, delimiter: str) -> bool:
+    """No character of the ASCII ``text`` of ``count`` lines but its line ends (and tab
+    delimiters) needs escaping in JSON: orjson, one call in C, writes each ``\\n`` and ``\\t``
+    as two characters, and any other escape (a quote, a backslash, a control character)
+    lengthens it too."""
+    escaped = count - (not text.endswith("\n"))  # the line ends
+    if delimiter == "\t":
+        escaped += text.count("\t")
+    return len(orjson.dumps(text)) == len(text) + 2 + escaped
 
 
 Unit = ColumnChunk | list[Item]

@@ -30,7 +30,8 @@ import orjson
 
 from ._batching import Batch, Batcher, BatchRow, encode_group
 from ._fast import wire_of_mapping
-from ._fast_chunk import wires_of_chunk, wires_of_columns
+from ._fast_chunk import wires_of_chunk
+from ._fast_columns import encode_columns
 from ._input_columns import ColumnChunk, CsvItems
 from ._ledger import Ledger
 from ._pipeline_parts import _problems_of
@@ -185,21 +186,18 @@ class RowReader:
     async def _columns(self, chunk: ColumnChunk) -> bool:
         """Rows as columns: validated, built and encoded column by column when all are plainly
         valid, else item by item (the very rows the reader yields), as :meth:`_chunk` does."""
-        wires = wires_of_columns(chunk, self._latest, self._known_ids)
-        encoded = b""
-        if wires is not None:
-            try:
-                encoded = encode_group(wires)
-            except Exception:  # noqa: BLE001 - the item-by-item path raises or words it at its row
-                wires = None
-        if wires is None:
+        try:
+            encoded = encode_columns(chunk, self._latest, self._known_ids)
+        except Exception:  # noqa: BLE001 - the item-by-item path raises or words it at its row
+            encoded = None
+        if encoded is None:
             for item in chunk.rows():
                 if not await self._one(item):
                     return False
             return True
         refs = chunk.external_refs
-        keys: list[Any] = [None] * len(wires) if refs is None else refs
-        return await self._add_encoded(len(wires), encoded, keys)
+        keys: list[Any] = [None] * len(chunk) if refs is None else refs
+        return await self._add_encoded(len(chunk), encoded, keys)
 
     async def _chunk(self, chunk: list[Any]) -> bool:
         """Handle a chunk: in one go when it is plainly valid as a whole, else item by item."""

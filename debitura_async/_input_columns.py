@@ -171,15 +171,17 @@ class CsvItems:
             self._error = None
             raise error
 
-    def take(self, limit: int) -> ColumnChunk | list[Item]:
-        """The next ``limit`` items at most (``limit`` > 0): rows of a block as columns (never
-        none), or else items (``[]`` at the end). An error of the input after some items were
-        taken is raised by the next call, when those have been handled."""
+    def take(self, limit: int, *, item_limit: int | None = None) -> ColumnChunk | list[Item]:
+        """The next ``limit`` rows of a block as columns (never none), or else the next
+        ``item_limit`` (default ``limit``) items at most (``[]`` at the end); both limits > 0.
+        An error of the input after some items were taken is raised by the next call, once
+        those have been handled."""
+        cap = limit if item_limit is None else min(limit, item_limit)
         out: list[Item] = []
-        while len(out) < limit:
+        while len(out) < cap:
             at, items = self._at, self._items
             if at < len(items):
-                stop = min(len(items), at + limit - len(out))
+                stop = min(len(items), at + cap - len(out))
                 out += items[at:stop]
                 self._at = stop
                 continue

@@ -15,7 +15,12 @@ results; :class:`RowReader` reads the input, checks each item and hands out full
 * **Item by item**: a plainly valid dict becomes its wire dict (:func:`wire_of_mapping`), a
   plainly valid typed row stays as it is; anything else goes down the slow path
   (:func:`check_item`), which decides and words the problems.
-* The loop yields to the event loop (and reports progress) every :data:`CHUNK` items.
+* **A CSV reader** (:class:`~debitura_async._input_columns.CsvItems`, when there is no byte cap
+  and no ``row_key``) hands over its blocks of plain lines as columns: up to
+  :data:`COLUMN_CHUNK` rows at a time, never past the end of the batch being filled, validated
+  and encoded column by column (:func:`~debitura_async._fast_columns.encode_columns`), or else
+  as the row dicts the reader yields, item by item. Its other items come in chunks, as above.
+* The loop yields to the event loop (and reports progress) after each chunk.
 """
 
 from __future__ import annotations
@@ -39,10 +44,13 @@ from ._validate import item_problems, plainly_valid
 from .errors import RowProblem
 from .models import IngestionJobRow, InvalidRow, UnresolvedCaseRow
 
-__all__ = ["CHUNK", "RowReader", "check_item", "key_of", "precheck"]
+__all__ = ["CHUNK", "COLUMN_CHUNK", "RowReader", "check_item", "key_of", "precheck"]
 
 CHUNK: Final = 256
 """Items read from a sync iterable in one go (and between two yields to the event loop)."""
+COLUMN_CHUNK: Final = 1024
+"""Rows of a CSV reader's block of plain lines taken in one go (they cost a fraction of an
+item's time each: a block of 64 KiB, a few hundred rows, goes whole when the batch has room)."""
 
 _END: Any = object()
 
@@ -172,7 +180,8 @@ class RowReader:
         rest in chunks, as any sync iterable's."""
         batcher = self._batcher
         while True:
-            taken = source.take(min(CHUNK, batcher.room))
+            room = batcher.room
+            taken = source.take(min(COLUMN_CHUNK, room), item_limit=min(CHUNK, room))
             if isinstance(taken, ColumnChunk):
                 if not await self._columns(taken):
                     return False

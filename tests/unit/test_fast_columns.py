@@ -195,11 +195,12 @@ UNITS = st.lists(
 @settings(max_examples=500, deadline=None)
 @given(
     shape=UNITS,
-    ops=st.lists(st.integers(0, 9), max_size=30),  # 0: next(), k: take(k)
+    ops=st.lists(st.tuples(st.integers(0, 9), st.none() | st.integers(1, 9)), max_size=30),
 )
 def test_take_and_next_hand_out_every_item_once_in_order(
-    shape: list[tuple[bool, int]], ops: list[int]
+    shape: list[tuple[bool, int]], ops: list[tuple[int, int | None]]
 ) -> None:
+    """ops: ``(0, _)`` next(), ``(k, m)`` take(k, item_limit=m)."""
     units: list[Unit] = []
     expected: list[Any] = []
     value = 1
@@ -211,16 +212,18 @@ def test_take_and_next_hand_out_every_item_once_in_order(
         expected += _as_items(unit)
     items = CsvItems(iter(units))
     got: list[Any] = []
-    for op in ops:
+    for op, item_limit in ops:
         if op == 0:
             item = next(items, None)  # None: at the end (no item is None)
             if item is not None:
                 got.append(item)
         else:
-            taken = items.take(op)
+            taken = items.take(op, item_limit=item_limit)
             assert len(taken) <= op
             if isinstance(taken, ColumnChunk):
                 assert len(taken) > 0
+            elif item_limit is not None:
+                assert len(taken) <= item_limit
             got += _as_items(taken)
     got += list(items)
     assert got == expected

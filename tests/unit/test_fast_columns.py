@@ -10,7 +10,9 @@
   turns, and raises an input error after the items read before it;
 * an ingestion reading a CSV reader (the columnar path) and one reading the same items one by
   one make the same batches (positions, keys, Idempotency-Keys, hence bodies) and the same
-  rejections.
+  rejections;
+* the CLI's watch over the first rows (:func:`watch_input`) keeps a reader's columns, and hands
+  out what it hands out of any iterator, stopping at the same row.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from debitura_async._fast_chunk import wires_of_chunk
 from debitura_async._fast_columns import encode_columns
 from debitura_async._input import CsvReader
 from debitura_async._input_columns import ColumnChunk, CsvItems, Unit, block_columns
+from debitura_async._input_stop import FailureWatch, UniformFailureError, row_check, watch_input
 from debitura_async.models import InvalidRow
 
 from .pipeline._fake import MemoryDebitura
 from .test_fast_chunk import DATE_TEXTS, GOOD_IDS
-from .test_fast_mapping import LATEST
+from .test_fast_mapping import LATEST, NOW, SKEW
 
 DELIMITERS = st.sampled_from([",", ";", "\t", "|"])
 # No quote, NUL or CR: a block never holds one. Spaces, odd whitespace and escapes do occur.
@@ -60,10 +63,13 @@ def blocks(draw: st.DrawFn) -> tuple[str, int, dict[str, int], str]:
     order = ["caseId", "description", "eventDate", "externalRef"]
     columns = dict(sorted(zip(fields, indexes, strict=True), key=lambda p: order.index(p[0])))
     cell = st.text(CELL_CHARS.filter(lambda c: c != delimiter), min_size=1, max_size=4)
+    clean = draw(st.booleans())  # every line makes a row (spaces at the edges aside)
+    if clean:
+        cell = st.tuples(cell, cell).map(lambda pair: f"{pair[0]}a{pair[1]}")
     lines = []
     for _ in range(draw(st.integers(1, 25))):
         cells = [draw(cell) for _ in range(width)]
-        odd = draw(st.integers(0, 12))
+        odd = 99 if clean else draw(st.integers(0, 12))
         if odd == 0:
             cells = cells[: draw(st.integers(1, width - 1))]
         elif odd == 1:
@@ -130,33 +136,47 @@ ODD_DATES = st.sampled_from(
         "nope",
     ]
 )
-REFS = _stripped(st.text(min_size=1, max_size=8)) | st.sampled_from(["lone \udfff", "a\\b"])
+REFS = st.text(min_size=1, max_size=8) | st.sampled_from(["lone \udfff", "a\\b"])
+
+
+ASCII_TEXT = st.text(
+    st.characters(min_codepoint=32, max_codepoint=126, exclude_characters='"\\'),
+    min_size=1,
+    max_size=12,
+)
+"""Cells that are JSON as they stand (plain)."""
 
 
 @st.composite
 def column_chunks(draw: st.DrawFn) -> ColumnChunk:
     """Columns as a block makes them (stripped, non-empty cells but descriptions), mostly
-    plainly valid, with now and then an odd cell; the flags true, or left unknown."""
+    plainly valid (half of them plain ASCII), with now and then an odd cell; the flags true,
+    or left unknown."""
     count = draw(st.integers(0, 12))
     odd = draw(st.integers(0, 3)) == 0
+    text = ASCII_TEXT if draw(st.booleans()) else st.text(min_size=1, max_size=12)
 
-    def column(good: st.SearchStrategy[str], bad: st.SearchStrategy[str]) -> list[str]:
+    def column(
+        good: st.SearchStrategy[str], bad: st.SearchStrategy[str], *, stripped: bool = True
+    ) -> list[str]:
+        if stripped:
+            good, bad = _stripped(good), _stripped(bad)
         shared = draw(good)  # the rows of a chunk often share a value
         return [
-            draw(_stripped(bad) if odd and draw(st.integers(0, 5)) == 0 else st.just(shared) | good)
+            draw(bad if odd and draw(st.integers(0, 5)) == 0 else st.just(shared) | good)
             for _ in range(count)
         ]
 
     dates = refs = None
     if draw(st.booleans()):
-        dates = column(_stripped(DATE_TEXTS), ODD_DATES)
+        dates = column(DATE_TEXTS, ODD_DATES)
     if draw(st.booleans()):
-        refs = column(REFS, REFS)
+        refs = column(text, REFS)
     case_ids = column(GOOD_IDS, ODD_IDS)
-    descriptions = column(st.text(min_size=1, max_size=12).filter(str.strip), DESCRIPTIONS)
+    descriptions = column(text.filter(str.strip), DESCRIPTIONS, stripped=False)
     cells = [*case_ids, *descriptions, *(dates or ()), *(refs or ())]
-    ascii = all(c.isascii() for c in cells) and draw(st.booleans())
-    plain = ascii and all(_plain_json(c) for c in cells) and draw(st.booleans())
+    ascii = all(c.isascii() for c in cells) and draw(st.integers(0, 3)) > 0
+    plain = ascii and all(_plain_json(c) for c in cells) and draw(st.integers(0, 3)) > 0
     return ColumnChunk(case_ids, descriptions, dates, refs, ascii=ascii, plain=plain)
 
 
@@ -349,3 +369,46 @@ async def _ingest(text: str, columnar: bool) -> list[Any]:
 @given(text=csv_files())
 async def test_an_ingestion_of_a_reader_is_one_of_its_items_read_one_by_one(text: str) -> None:
     assert await _ingest(text, columnar=True) == await _ingest(text, columnar=False)
+
+
+# -- the CLI's watch over the first rows ---------------------------------------------------
+
+
+@st.composite
+def watched_files(draw: st.DrawFn) -> str:
+    """Files whose first rows fail alike (naive dates) or not, then good rows, in blocks."""
+    rows = draw(st.integers(0, 2500))
+    bad = draw(st.integers(0, min(rows, 12)))
+    lines = ["caseId,description,eventDate,externalRef"]
+    for i in range(rows):
+        date = "2026-02-01 09:30:00" if i < bad else "2026-02-01T09:30:00Z"
+        case = CASES[i % len(CASES)] if draw(st.integers(0, 300)) else "nope"
+        lines.append(f"{case},note {i},{date},R{i}")
+    return "\n".join(lines) + "\n"
+
+
+def _watched_read(text: str, *, columnar: bool) -> tuple[list[Any], str | None]:
+    got: list[Any] = []
+    error = None
+    with CsvReader(io.BytesIO(text.encode())) as reader:
+        source: Any = reader if columnar else iter(list(reader))
+        check = row_check(now=NOW, skew=SKEW)
+        items = watch_input(source, check, FailureWatch(threshold=5, min_rows=2), reader.lines)
+        try:
+            if columnar:
+                assert isinstance(items, CsvItems)
+                while taken := items.take(700, item_limit=256):
+                    got += _as_items(taken)
+            else:
+                got.extend(items)
+        except UniformFailureError as exc:
+            error = str(exc)
+    return got, error
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=watched_files())
+def test_a_watched_reader_hands_out_what_a_watched_iterator_does(text: str) -> None:
+    columnar = _watched_read(text, columnar=True)
+    event("stopped" if columnar[1] else "read through")
+    assert columnar == _watched_read(text, columnar=False)

@@ -52,6 +52,11 @@ _MARK: Final = "\udcff"  # what an undecodable sequence becomes in split-as-text
 _ERRORS: Final = "debitura-async-input"
 _CHUNK: Final = 1 << 16
 _SCAN_CHUNK: Final = 1 << 20
+_ASCII_CHARS: Final = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252"})
+"""Encodings (as :func:`codecs.lookup` names them) in which each ASCII byte is a character by
+itself, whatever comes before it (not so in UTF-16, nor in ISO-2022's escape sequences)."""
+_CLEAN: Final = (b"", 0)
+"""An incremental decoder's state between characters."""
 
 
 def _mark(exc: UnicodeError) -> tuple[str, int]:
@@ -248,9 +253,26 @@ def _describe_bytes(exc: UnicodeDecodeError, encoding: str) -> str:
 
 
 def _decodes_whole(stream: IO[bytes], encoding: str) -> bool:
+    """The whole stream decodes in ``encoding``. Read into one reused buffer; in an encoding in
+    which every ASCII byte is a character by itself, an ASCII chunk met between characters (no
+    partial sequence pending) decodes, so it is checked with ``isascii`` instead of decoded."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    ascii_chars = codecs.lookup(encoding).name in _ASCII_CHARS
+    buffer = bytearray(_SCAN_CHUNK)
+    readinto = getattr(stream, "readinto", None)
     try:
-        while chunk := stream.read(_SCAN_CHUNK):
+        while True:
+            if readinto is not None:
+                size = readinto(buffer)
+                if not size:
+                    break
+                chunk: bytes | bytearray = buffer if size == len(buffer) else buffer[:size]
+            else:
+                chunk = stream.read(_SCAN_CHUNK)
+                if not chunk:
+                    break
+            if ascii_chars and chunk.isascii() and decoder.getstate() == _CLEAN:
+                continue
             decoder.decode(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:

@@ -484,13 +484,16 @@ class CsvReader(_Reader):
             if blocks:
                 block = lines.take_block(field_limit)
                 if block is not None:
-                    first, text, count = block
-                    chunk = block_columns(text, count, width, columns, delimiter)
+                    first, text = block
+                    chunk = block_columns(text, width, columns, delimiter)
                     if chunk is not None:
-                        self.lines.add_run(first, count)
+                        lines.end_block(len(chunk))
+                        self.lines.add_run(first, len(chunk))
                         yield chunk
                     else:
-                        items = self._block_items(first, block_lines(text))
+                        texts = block_lines(text)
+                        lines.end_block(len(texts))
+                        items = self._block_items(first, texts)
                         if items:
                             yield items
                     continue

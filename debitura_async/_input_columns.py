@@ -63,24 +63,29 @@ class ColumnChunk:
 
 
 def block_columns(
-    text: str, count: int, width: int, columns: Mapping[str, int], delimiter: str
+    text: str, width: int, columns: Mapping[str, int], delimiter: str
 ) -> ColumnChunk | None:
-    """The ``count`` lines of ``text`` (a block: each line ends with ``\\n``, but perhaps the
-    last) as columns, when each line has ``width`` cells split at ``delimiter`` and no cell of
+    """The lines of ``text`` (a block: each line ends with ``\\n``, but perhaps the last) as
+    columns, when each line has ``width`` cells split at ``delimiter`` and no cell of
     ``columns`` but the description is empty once stripped; else None. ``columns`` maps
     ``caseId``, ``description`` and optionally ``eventDate`` and ``externalRef`` to their index.
 
     The whole block is split at once: each line end becomes ``delimiter`` + ``\\n``, so a line's
     first cell starts with ``\\n`` (but the first line's). When the cells number
-    ``count * width`` and each cell at a multiple of ``width`` (but the first) starts a line,
-    every line has exactly ``width`` cells (``count - 1`` line starts at ``count - 1`` such
-    places): cell ``k * width + i`` is cell ``i`` of line ``k``. (The equivalence with splitting
-    line by line is hypothesis-tested in ``tests/unit/test_fast_columns.py``.)
+    ``count * width`` (``count`` lines) and each cell at a multiple of ``width`` (but the first)
+    starts a line, every line has exactly ``width`` cells (``count - 1`` line starts at
+    ``count - 1`` such places): cell ``k * width + i`` is cell ``i`` of line ``k``. (The
+    equivalence with splitting line by line is hypothesis-tested in
+    ``tests/unit/test_fast_columns.py``.)
     """
-    if width < 2 or count < 1:
+    if width < 2 or not text:
         return None
-    cells = text.replace("\n", delimiter + "\n").split(delimiter)
-    if text.endswith("\n"):
+    replaced = text.replace("\n", delimiter + "\n")
+    ended = text.endswith("\n")
+    count = len(replaced) - len(text) + (not ended)  # the lines: a "\n" each, but perhaps the last
+    cells = replaced.split(delimiter)
+    del replaced
+    if ended:
         cells.pop()  # the "\n" after the last line's end
     if len(cells) != count * width:
         return None

@@ -174,7 +174,9 @@ class LineSource:
         """The next whole lines, about ``size`` bytes of them, undecoded, with the number of the
         first: for a reader that splits many plain lines at once. Only for encodings split as
         bytes, and only between lines (None when :meth:`lines` holds some back, or at the end);
-        :meth:`split_block` makes them lines again when they are not plain after all."""
+        :meth:`split_block` makes them lines again when they are not plain after all. The reader,
+        which counts the lines as it splits them, tells how many there were
+        (:meth:`end_block`) before it reads on."""
         if not self.as_bytes or self._head or self._held:
             return None
         data = self._stream.read(size)
@@ -183,12 +185,16 @@ class LineSource:
         if not data.endswith(b"\n"):
             data += self._stream.readline()
         self.bytes_read += len(data)
-        first = self.lineno + 1
-        self.lineno += data.count(b"\n") + (not data.endswith(b"\n"))
-        return first, data
+        return self.lineno + 1, data
+
+    def end_block(self, count: int) -> None:
+        """The block :meth:`read_block` gave held ``count`` lines (``\\n`` and a last line
+        without one, each)."""
+        self.lineno += count
 
     def split_block(self, first: int, data: bytes) -> list[Line]:
-        """A block's lines as :meth:`lines` would have given them."""
+        """A block's lines as :meth:`lines` would have given them (and its end: see
+        :meth:`end_block`)."""
         encoding = self.encoding
         out: list[Line] = []
         for lineno, raw in enumerate(_nl_split(data), first):
@@ -196,6 +202,7 @@ class LineSource:
                 out.append((lineno, raw.decode(encoding), "", len(raw)))
             except UnicodeDecodeError as exc:
                 out.append((lineno, None, _describe_bytes(exc, encoding), len(raw)))
+        self.end_block(len(out))
         return out
 
     def _text_lines(self) -> Iterator[Line]:

@@ -185,9 +185,8 @@ class PhysicalLines:
             return None
         return line[0], text
 
-    def take_block(self, field_limit: int) -> tuple[int, str, int] | None:
-        """The next lines as ``(number of the first, their text, how many)``, read and decoded
-        at once,
+    def take_block(self, field_limit: int) -> tuple[int, str] | None:
+        """The next lines as ``(number of the first, their text)``, read and decoded at once,
         consumed, when every one of them is a line :meth:`take_unquoted` would take (no quote,
         no NUL, no CR but in a ``\r\n`` end, not too long): many lines for a few calls in C.
         The text ends each line with ``\n`` (a ``\r\n`` end is made ``\n``), but perhaps
@@ -211,9 +210,15 @@ class PhysicalLines:
             if "\r" not in text and (
                 len(text) + 2 <= field_limit or max(map(len, block_lines(text))) + 2 <= field_limit
             ):
-                return first, text, self._source.lineno - first + 1
+                return first, text  # the caller counts the lines: end_block()
         self._pushed.extend(self._source.split_block(first, data))
         return None
+
+    def end_block(self, count: int) -> None:
+        """The block :meth:`take_block` gave held ``count`` lines (:func:`block_lines`' number;
+        told before anything else is read)."""
+        assert self._source is not None  # noqa: S101 - only after take_block
+        self._source.end_block(count)
 
     def _fetch(self) -> Line:
         if self._pushed:

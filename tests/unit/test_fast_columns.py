@@ -90,7 +90,7 @@ def test_a_block_is_split_as_line_by_line(block: tuple[str, int, dict[str, int],
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
-    chunk = block_columns(text, len(lines), width, columns, delimiter)
+    chunk = block_columns(text, width, columns, delimiter)
     records = [line.split(delimiter) for line in lines]
     expected: dict[str, list[str]] | None = None
     if all(len(r) == width for r in records):

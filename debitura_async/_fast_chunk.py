@@ -119,10 +119,11 @@ def wires_of_chunk(
 def _build(
     case_ids: list[str],
     descriptions: list[str],
-    dates: list[datetime] | None,
+    dates: list[Any] | None,
     refs: list[str] | None,
 ) -> list[Any]:
-    """The wire dicts, in the converter's key order (dict displays: the quickest way to a dict)."""
+    """The wire dicts, in the converter's key order (dict displays: the quickest way to a dict);
+    ``dates`` holds datetimes in UTC, or texts written as orjson writes their dates."""
     if dates is None and refs is None:
         return [
             {"caseId": c, "description": d, "type": 0}
@@ -146,8 +147,11 @@ def _build(
 
 def _case_ids_ok(case_ids: list[Any], known_ids: set[str] | None) -> bool:
     """All canonical case-id texts (other spellings: the per-row path reads them)."""
-    if not _STR.issuperset(map(type, case_ids)):
-        return False
+    return _STR.issuperset(map(type, case_ids)) and _canonical_ids(case_ids, known_ids)
+
+
+def _canonical_ids(case_ids: list[str], known_ids: set[str] | None) -> bool:
+    """All canonical case ids, these texts (remembered in ``known_ids``)."""
     unique = set(case_ids)
     if known_ids is not None:
         unique = unique.difference(known_ids)  # looks up each of ours (-= would walk theirs)
@@ -172,6 +176,11 @@ def _texts_ok(texts: list[Any], *, blank_ok: bool) -> bool:
         or any(map(str.isspace, texts))
     ):
         return False
+    return _encodable(texts)
+
+
+def _encodable(texts: list[str]) -> bool:
+    """All UTF-8-encodable (no lone surrogates)."""
     if all(map(str.isascii, texts)):
         return True
     try:

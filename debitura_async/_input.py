@@ -44,9 +44,15 @@ from typing import IO, Any, Final, Literal, Self
 import orjson
 
 from ._input_cells import row_from_cells as _row_from_cells
-from ._input_cells import rows_of_columns as _rows_of_columns
+from ._input_columns import CsvItems, Unit, block_columns
 from ._input_decode import InputEncodingError, LineSource, label, scan_encoding
-from ._input_lines import MAX_RECORD_BYTES, MAX_RECORD_LINES, LineMap, PhysicalLines
+from ._input_lines import (
+    MAX_RECORD_BYTES,
+    MAX_RECORD_LINES,
+    LineMap,
+    PhysicalLines,
+    block_lines,
+)
 from ._input_lines import TooLong as _TooLong
 from ._input_lines import Undecodable as _Undecodable
 from ._input_options import InputError, InputOptionError, InputOptions, parse_delimiter
@@ -451,7 +457,17 @@ class CsvReader(_Reader):
                 continue  # a blank line
             return first, last, fields
 
-    def _items(self) -> Iterator[Item]:
+    def __iter__(self) -> CsvItems:
+        """The items, one by one; to the pipeline also blocks of rows as columns
+        (:class:`~debitura_async._input_columns.CsvItems`)."""
+        if self._started:
+            raise RuntimeError("an input reader can be iterated once")
+        self._started = True
+        return CsvItems(self._units())
+
+    def _units(self) -> Iterator[Unit]:
+        """The items, a record at a time, or a block of plain lines at a time (as columns when
+        every line makes a plain row, see :func:`block_columns`)."""
         width = len(self.header)
         columns = self.columns
         add = self.lines.add
@@ -468,7 +484,18 @@ class CsvReader(_Reader):
             if blocks:
                 block = lines.take_block(field_limit)
                 if block is not None:
-                    yield from self._block_items(*block)
+                    first, text = block
+                    chunk = block_columns(text, width, columns, delimiter)
+                    if chunk is not None:
+                        lines.end_block(len(chunk))
+                        self.lines.add_run(first, len(chunk))
+                        yield chunk
+                    else:
+                        texts = block_lines(text)
+                        lines.end_block(len(texts))
+                        items = self._block_items(first, texts)
+                        if items:
+                            yield items
                     continue
             plain = take_unquoted(field_limit)
             record: list[str] | str
@@ -484,30 +511,28 @@ class CsvReader(_Reader):
                 first, last, record = found
             add(first, last)
             if isinstance(record, str):
-                yield InvalidRow((f"{_where(first, last)}: {record}",))
+                yield [InvalidRow((f"{_where(first, last)}: {record}",))]
             elif len(record) != width:
-                yield InvalidRow(
-                    (f"{_where(first, last)}: expected {width} columns, found {len(record)}",)
-                )
+                yield [
+                    InvalidRow(
+                        (f"{_where(first, last)}: expected {width} columns, found {len(record)}",)
+                    )
+                ]
             elif shaper.needed:
-                yield shaper.shape(_row_from_cells(record, columns), _where(first, last))
+                yield [shaper.shape(_row_from_cells(record, columns), _where(first, last))]
             else:
-                yield _row_from_cells(record, columns)
+                yield [_row_from_cells(record, columns)]
 
     def _block_items(self, first: int, texts: list[str]) -> list[Item]:
-        """The items of a block of plain lines (see :meth:`PhysicalLines.take_block`): split,
-        and made row dicts column by column when every line has every column filled; else line
-        by line, as :meth:`_items` does."""
-        records = [text.split(self.delimiter) for text in texts]
+        """The items of a block of plain lines that :func:`block_columns` did not take (a
+        blank line, a wrong column count, an empty cell), line by line, as :meth:`_units`
+        reads them."""
         width = len(self.header)
-        if set(map(len, records)) == {width}:
-            rows = _rows_of_columns(records, self.columns)
-            if rows is not None:
-                self.lines.add_run(first, len(rows))
-                return rows
         items: list[Item] = []
         add = self.lines.add
-        for lineno, record in enumerate(records, first):
+        delimiter = self.delimiter
+        for lineno, text in enumerate(texts, first):
+            record = text.split(delimiter)
             if len(record) == 1 and not record[0].strip():
                 continue  # a blank line
             add(lineno, lineno)

@@ -1,4 +1,4 @@
-"""Cells of CSV records to row dicts (pure): one record at a time, or a block column by column.
+"""Cells of CSV records to row dicts (pure): one record at a time, or columns of cells at once.
 
 An empty optional cell means "absent"; cells other than the description are stripped; ``type``
 cells are read as integers (validation names the field and the value when they are not).
@@ -7,12 +7,11 @@ cells are read as integers (validation names the field and the value when they a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
 from typing import Any
 
 from ._input_rows import Item
 
-__all__ = ["row_from_cells", "rows_of_columns"]
+__all__ = ["row_from_cells", "rows_of_cells"]
 
 
 def row_from_cells(cells: Sequence[str], columns: Mapping[str, int]) -> dict[str, Any]:
@@ -35,20 +34,13 @@ def row_from_cells(cells: Sequence[str], columns: Mapping[str, int]) -> dict[str
     return row
 
 
-def rows_of_columns(records: list[list[str]], columns: Mapping[str, int]) -> list[Item] | None:
-    """What :func:`row_from_cells` makes of each record, built column by column, when no cell
-    but a description is empty once stripped (else None). Fields: caseId, description and
-    optionally eventDate and externalRef, in that order (the order of ``columns``)."""
-    cells: dict[str, list[str]] = {}
-    for field, index in columns.items():
-        column = list(map(itemgetter(index), records))
-        if field != "description":
-            column = list(map(str.strip, column))
-            if "" in column:
-                return None
-        cells[field] = column
-    case_ids, descriptions = cells["caseId"], cells["description"]
-    dates, refs = cells.get("eventDate"), cells.get("externalRef")
+def rows_of_cells(
+    case_ids: list[str],
+    descriptions: list[str],
+    dates: list[str] | None,
+    refs: list[str] | None,
+) -> list[Item]:
+    """The row dicts of these columns (no cell of ``case_ids``, ``dates``, ``refs`` empty)."""
     if dates is None and refs is None:
         return [
             {"caseId": c, "description": d} for c, d in zip(case_ids, descriptions, strict=True)

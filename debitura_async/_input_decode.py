@@ -52,6 +52,11 @@ _MARK: Final = "\udcff"  # what an undecodable sequence becomes in split-as-text
 _ERRORS: Final = "debitura-async-input"
 _CHUNK: Final = 1 << 16
 _SCAN_CHUNK: Final = 1 << 20
+_ASCII_CHARS: Final = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252"})
+"""Encodings (as :func:`codecs.lookup` names them) in which each ASCII byte is a character by
+itself, whatever comes before it (not so in UTF-16, nor in ISO-2022's escape sequences)."""
+_CLEAN: Final = (b"", 0)
+"""An incremental decoder's state between characters."""
 
 
 def _mark(exc: UnicodeError) -> tuple[str, int]:
@@ -169,7 +174,9 @@ class LineSource:
         """The next whole lines, about ``size`` bytes of them, undecoded, with the number of the
         first: for a reader that splits many plain lines at once. Only for encodings split as
         bytes, and only between lines (None when :meth:`lines` holds some back, or at the end);
-        :meth:`split_block` makes them lines again when they are not plain after all."""
+        :meth:`split_block` makes them lines again when they are not plain after all. The reader,
+        which counts the lines as it splits them, tells how many there were
+        (:meth:`end_block`) before it reads on."""
         if not self.as_bytes or self._head or self._held:
             return None
         data = self._stream.read(size)
@@ -178,12 +185,16 @@ class LineSource:
         if not data.endswith(b"\n"):
             data += self._stream.readline()
         self.bytes_read += len(data)
-        first = self.lineno + 1
-        self.lineno += data.count(b"\n") + (not data.endswith(b"\n"))
-        return first, data
+        return self.lineno + 1, data
+
+    def end_block(self, count: int) -> None:
+        """The block :meth:`read_block` gave held ``count`` lines (``\\n`` and a last line
+        without one, each)."""
+        self.lineno += count
 
     def split_block(self, first: int, data: bytes) -> list[Line]:
-        """A block's lines as :meth:`lines` would have given them."""
+        """A block's lines as :meth:`lines` would have given them (and its end: see
+        :meth:`end_block`)."""
         encoding = self.encoding
         out: list[Line] = []
         for lineno, raw in enumerate(_nl_split(data), first):
@@ -191,6 +202,7 @@ class LineSource:
                 out.append((lineno, raw.decode(encoding), "", len(raw)))
             except UnicodeDecodeError as exc:
                 out.append((lineno, None, _describe_bytes(exc, encoding), len(raw)))
+        self.end_block(len(out))
         return out
 
     def _text_lines(self) -> Iterator[Line]:
@@ -248,9 +260,26 @@ def _describe_bytes(exc: UnicodeDecodeError, encoding: str) -> str:
 
 
 def _decodes_whole(stream: IO[bytes], encoding: str) -> bool:
+    """The whole stream decodes in ``encoding``. Read into one reused buffer; in an encoding in
+    which every ASCII byte is a character by itself, an ASCII chunk met between characters (no
+    partial sequence pending) decodes, so it is checked with ``isascii`` instead of decoded."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    ascii_chars = codecs.lookup(encoding).name in _ASCII_CHARS
+    buffer = bytearray(_SCAN_CHUNK)
+    readinto = getattr(stream, "readinto", None)
     try:
-        while chunk := stream.read(_SCAN_CHUNK):
+        while True:
+            if readinto is not None:
+                size = readinto(buffer)
+                if not size:
+                    break
+                chunk: bytes | bytearray = buffer if size == len(buffer) else buffer[:size]
+            else:
+                chunk = stream.read(_SCAN_CHUNK)
+                if not chunk:
+                    break
+            if ascii_chars and chunk.isascii() and decoder.getstate() == _CLEAN:
+                continue
             decoder.decode(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:

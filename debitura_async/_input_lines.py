@@ -18,6 +18,8 @@ __all__ = [
     "PhysicalLines",
     "TooLong",
     "Undecodable",
+    "block_lines",
+    "line_count",
 ]
 
 MAX_RECORD_LINES: Final = 1000
@@ -101,6 +103,19 @@ class LineMap:
         return self.first_line(first_position), self.last_line(last_position)
 
 
+def block_lines(text: str) -> list[str]:
+    """The lines of a :meth:`PhysicalLines.take_block` text, without their ends."""
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return lines
+
+
+def line_count(text: str) -> int:
+    """``len(block_lines(text))``, without splitting."""
+    return text.count("\n") + (not text.endswith("\n"))
+
+
 class Undecodable(Exception):
     def __init__(self, lineno: int, reason: str) -> None:
         super().__init__(reason)
@@ -170,12 +185,14 @@ class PhysicalLines:
             return None
         return line[0], text
 
-    def take_block(self, field_limit: int) -> tuple[int, list[str]] | None:
-        """The next lines as ``(number of the first, texts without their line ends)``, read and
-        decoded at once, consumed, when every one of them is a line :meth:`take_unquoted` would
-        take (no quote, no NUL, no CR but in a ``\r\n`` end, not too long): many lines for a
-        few calls in C. Else None, and those lines are next, one by one, as :meth:`take_unquoted`
-        or the csv module take them. Like :meth:`take_unquoted`, only right after :meth:`begin`.
+    def take_block(self, field_limit: int) -> tuple[int, str] | None:
+        """The next lines as ``(number of the first, their text)``, read and decoded at once,
+        consumed, when every one of them is a line :meth:`take_unquoted` would take (no quote,
+        no NUL, no CR but in a ``\r\n`` end, not too long): many lines for a few calls in C.
+        The text ends each line with ``\n`` (a ``\r\n`` end is made ``\n``), but perhaps
+        the last one, at the end of the input (see :func:`block_lines`). Else None, and those
+        lines are next, one by one, as :meth:`take_unquoted` or the csv module take them. Like
+        :meth:`take_unquoted`, only right after :meth:`begin`.
         """
         if self._pushed or self._source is None:
             return None
@@ -190,14 +207,18 @@ class PhysicalLines:
         if text is not None and '"' not in text and "\x00" not in text:
             if "\r" in text:
                 text = text.replace("\r\n", "\n")
-            if "\r" not in text:
-                lines = text.split("\n")
-                if text.endswith("\n"):
-                    lines.pop()
-                if max(map(len, lines)) + 2 <= field_limit:
-                    return first, lines
+            if "\r" not in text and (
+                len(text) + 2 <= field_limit or max(map(len, block_lines(text))) + 2 <= field_limit
+            ):
+                return first, text  # the caller counts the lines: end_block()
         self._pushed.extend(self._source.split_block(first, data))
         return None
+
+    def end_block(self, count: int) -> None:
+        """The block :meth:`take_block` gave held ``count`` lines (:func:`block_lines`' number;
+        told before anything else is read)."""
+        assert self._source is not None  # noqa: S101 - only after take_block
+        self._source.end_block(count)
 
     def _fetch(self) -> Line:
         if self._pushed:

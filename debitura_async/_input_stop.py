@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
+from ._input_columns import CsvItems, Unit
 from ._input_lines import LineMap
 from ._input_options import InputError
 from ._input_rows import Item, name_column
@@ -56,6 +57,8 @@ _VALUES: Final = re.compile(
 _PLACEHOLDER: Final = "…"
 _OWN_HINT: Final = re.compile(r" \([^()]*--assume-timezone[^()]*\)$")
 _PROBE_CASE: Final = uuid.UUID(int=1)
+_ALL: Final = 1 << 30
+_ITEMS: Final = 256
 
 
 class UniformFailureError(InputError):
@@ -208,12 +211,57 @@ def watch_input(
     lines: LineMap | None = None,
 ) -> Iterator[Item]:
     """``items`` passed through, checked by ``check`` while ``watch`` is watching (the first rows
-    only): raises :class:`UniformFailureError` from the iteration when they all fail alike."""
+    only): raises :class:`UniformFailureError` from the iteration when they all fail alike.
+
+    A CSV reader's items stay a :class:`~debitura_async._input_columns.CsvItems` (so the
+    pipeline still takes its blocks of plain lines as columns, once the watch is over)."""
+    source = iter(items)
+    if isinstance(source, CsvItems):
+        return CsvItems(_watched_units(source, check, watch, lines))
+    return _watched(source, check, watch, lines)
+
+
+def _observe(
+    item: Item,
+    position: int,
+    check: Callable[[Item, int], Sequence[str]],
+    watch: FailureWatch,
+    lines: LineMap | None,
+) -> None:
+    line = lines.first_line(position) if lines is not None and len(lines) > position else None
+    watch.observe(check(item, position), line)
+
+
+def _watched(
+    items: Iterator[Item],
+    check: Callable[[Item, int], Sequence[str]],
+    watch: FailureWatch,
+    lines: LineMap | None,
+) -> Iterator[Item]:
     for position, item in enumerate(items):
         if watch.watching:
-            line = (
-                lines.first_line(position) if lines is not None and len(lines) > position else None
-            )
-            watch.observe(check(item, position), line)
+            _observe(item, position, check, watch, lines)
         yield item
+    watch.finish()
+
+
+def _watched_units(
+    source: CsvItems,
+    check: Callable[[Item, int], Sequence[str]],
+    watch: FailureWatch,
+    lines: LineMap | None,
+) -> Iterator[Unit]:
+    """A CSV reader's items one by one while ``watch`` watches (as :func:`_watched` hands them
+    out), then its blocks and items as the reader makes them."""
+    position = 0
+    while watch.watching:
+        item = next(source, None)
+        if item is None:
+            watch.finish()
+            return
+        _observe(item, position, check, watch, lines)
+        position += 1
+        yield [item]
+    while taken := source.take(_ALL, item_limit=_ITEMS):
+        yield taken
     watch.finish()

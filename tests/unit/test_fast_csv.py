@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from debitura_async._input import CsvReader, InputError
-from debitura_async._input_lines import PhysicalLines
+from debitura_async._input_lines import PhysicalLines, line_count
 
 HEADERS = st.sampled_from(
     [
@@ -143,10 +143,10 @@ def test_plain_blocks_are_split_at_once(monkeypatch: pytest.MonkeyPatch) -> None
     blocks: list[int] = []
     original = PhysicalLines.take_block
 
-    def counting(self: PhysicalLines, limit: int) -> tuple[int, list[str]] | None:
+    def counting(self: PhysicalLines, limit: int) -> tuple[int, str] | None:
         result = original(self, limit)
         if result is not None:
-            blocks.append(len(result[1]))
+            blocks.append(line_count(result[1]))
         return result
 
     monkeypatch.setattr(PhysicalLines, "take_block", counting)

@@ -40,7 +40,7 @@ import orjson
 from ._fast import KNOWN_IDS, MAX_DESCRIPTION_CHARS, WIRE_KEYS, wire_of_row
 from .models import IngestionJobRow, PartnerIngestEventType
 
-__all__ = ["wires_of_chunk"]
+__all__ = ["dates_as_sent", "wires_of_chunk"]
 
 _CANONICAL_UUID: Final = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -95,11 +95,15 @@ def wires_of_chunk(
         types = list(map(itemgetter("type"), items))
         if not _ZERO_TYPES.issuperset(map(type, types)) or any(types):
             return None
-    dates: list[datetime] | None = None
-    texts: list[Any] = []
+    dates: list[Any] | None = None
+    written = False  # the eventDate texts are the bytes their dates are written as
     if "eventDate" in shape:
         texts = list(map(itemgetter("eventDate"), items))
-        dates = _dates(texts, latest)
+        if _STR.issuperset(map(type, texts)):
+            dates = dates_as_sent(texts, latest)
+            written = dates is texts
+        else:
+            dates = _dates(texts, latest)
         if dates is None:
             return None
     refs: list[str] | None = None
@@ -107,12 +111,12 @@ def wires_of_chunk(
         refs = list(map(itemgetter("externalRef"), items))
         if not _texts_ok(refs, blank_ok=True):
             return None
-    if shape in _WIRE_SHAPES and (
-        dates is None or orjson.dumps(texts) == orjson.dumps(dates, option=orjson.OPT_UTC_Z)
-    ):
+    if shape in _WIRE_SHAPES and (dates is None or written):
         # Already the wire dicts, key for key and byte for byte (eventDate texts written as
         # the converter writes their dates): the items themselves, to be encoded at once.
         return list(items)
+    if written:  # new wire dicts hold the per-row path's values: datetimes
+        dates = _dates(texts, latest)
     return _build(case_ids, descriptions, dates, refs)
 
 
@@ -210,3 +214,24 @@ def _dates(values: list[Any], latest: datetime) -> list[datetime] | None:
     if set(map(id, map(_TZ, dates))) != _UTC_ID or max(dates) > latest:
         return None
     return dates
+
+
+def dates_as_sent(texts: list[str], latest: datetime) -> list[Any] | None:
+    """eventDate texts all in UTC and not later than ``latest``: the texts themselves when the
+    converter writes their dates so, else the dates; None when not so."""
+    unique = set(texts)
+    if len(unique) * 2 > len(texts):
+        dates = _dates(texts, latest)
+        if dates is not None and orjson.dumps(texts) == orjson.dumps(
+            dates, option=orjson.OPT_UTC_Z
+        ):
+            return texts
+        return dates
+    ordered = list(unique)  # the rows of a chunk often share their eventDate text
+    parsed = _dates(ordered, latest)
+    if parsed is None:
+        return None
+    if orjson.dumps(ordered) == orjson.dumps(parsed, option=orjson.OPT_UTC_Z):
+        return texts  # each one the bytes its date is written as
+    by_text = dict(zip(ordered, parsed, strict=True))
+    return list(map(by_text.__getitem__, texts))

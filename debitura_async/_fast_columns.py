@@ -26,7 +26,7 @@ import orjson
 
 from ._batching import encode_group
 from ._fast import MAX_DESCRIPTION_CHARS
-from ._fast_chunk import _build, _canonical_ids, _dates, _encodable
+from ._fast_chunk import _build, _canonical_ids, _encodable, dates_as_sent
 from ._input_columns import ColumnChunk
 
 __all__ = ["encode_columns"]
@@ -58,7 +58,7 @@ def encode_columns(
         return None
     dates: list[Any] | None = None
     if chunk.event_dates is not None:
-        dates = _column_dates(chunk.event_dates, latest)
+        dates = dates_as_sent(chunk.event_dates, latest)
         if dates is None:
             return None
     if not chunk.plain:
@@ -67,27 +67,6 @@ def encode_columns(
         # As the converter writes them (no quote inside): the texts to join.
         dates = orjson.dumps(dates, option=orjson.OPT_UTC_Z).decode()[2:-2].split(_SEPARATOR)
     return _joined(case_ids, descriptions, dates, refs)
-
-
-def _column_dates(texts: list[str], latest: datetime) -> list[Any] | None:
-    """eventDate texts all in UTC and not later than ``latest``: the texts themselves when the
-    converter writes their dates so, else the dates; None when not so."""
-    unique = set(texts)
-    if len(unique) * 2 > len(texts):
-        dates = _dates(texts, latest)
-        if dates is not None and orjson.dumps(texts) == orjson.dumps(
-            dates, option=orjson.OPT_UTC_Z
-        ):
-            return texts
-        return dates
-    ordered = list(unique)  # the rows of a chunk often share their eventDate text
-    parsed = _dates(ordered, latest)
-    if parsed is None:
-        return None
-    if orjson.dumps(ordered) == orjson.dumps(parsed, option=orjson.OPT_UTC_Z):
-        return texts  # each one the bytes its date is written as
-    by_text = dict(zip(ordered, parsed, strict=True))
-    return list(map(by_text.__getitem__, texts))
 
 
 def _joined(

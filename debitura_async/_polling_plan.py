@@ -197,9 +197,7 @@ class _Planning:
             self.policy,
         )
 
-    def _fifo_order(
-        self, context: tuple[object, ...] | None = None
-    ) -> list[tuple[_Order, FifoEntry]]:
+    def _fifo_order(self, context: tuple[object, ...] | None) -> list[tuple[_Order, FifoEntry]]:
         """Recent finished jobs and the tracked ones, in the order the server started them:
         acceptance order, and within a batch of concurrent submissions started before unseen
         before queued (see :func:`_order`)."""
@@ -213,7 +211,7 @@ class _Planning:
     def _fifo_entries(self) -> list[FifoEntry]:
         return [entry for _, entry in self._fifo_order(self._context())]
 
-    def _entry(self, job: _Job, context: tuple[object, ...] | None = None) -> FifoEntry:
+    def _entry(self, job: _Job, context: tuple[object, ...] | None) -> FifoEntry:
         key = (context, job.version, job.start)
         if context is not None and job.entry is not None and job.entry[0] == key:
             return job.entry[1]

@@ -27,7 +27,7 @@ from debitura_async.emulator import EmulatorConfig, EmulatorProcess, LatencyMode
 
 from ._common import Check, Scenario, bench_rows, percentile, retry_policy
 
-__all__ = ["SCENARIOS", "run"]
+__all__ = ["SCENARIOS", "one_run", "run"]
 
 SEED = 23
 SCENARIOS = ("guide", "fifo-4", "fifo-2", "heavy-tail", "slow-path-20", "drift-3x", "fast-5x")
@@ -82,9 +82,11 @@ async def _pipeline(
     return seen, results.summary.polls
 
 
-async def _one(preset: str, variant: str, *, jobs: int, scale: float) -> dict[str, Any]:
+async def _one(
+    preset: str, variant: str, *, jobs: int, scale: float, seed: int = SEED
+) -> dict[str, Any]:
     config = EmulatorConfig(
-        seed=SEED, time_scale=scale, store_notes=False, latency=LatencyModel.preset(preset)
+        seed=seed, time_scale=scale, store_notes=False, latency=LatencyModel.preset(preset)
     )
     async with EmulatorProcess(config) as emu:
         async with DebituraClient(
@@ -108,6 +110,12 @@ async def _one(preset: str, variant: str, *, jobs: int, scale: float) -> dict[st
         "delay_mean": sum(delays) / len(delays) if delays else float("nan"),
         "delay_p90": percentile(delays, 0.9),
     }
+
+
+one_run = _one
+"""One client (``"oracle"``, ``"naive"`` or ``"sdk"``) over one scenario and emulator seed:
+its figures (``polls_per_job``, ``wall_model``, ``delay_mean``, ``delay_p90``); used by
+:mod:`benchmarks.p7_seeds`."""
 
 
 async def run(*, quick: bool) -> Scenario:

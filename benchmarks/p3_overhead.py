@@ -24,10 +24,10 @@ Runs alternate (baseline, dict, typed, csv, baseline, ...) ``repeats`` times; th
 medians measured side by side in one run, so a machine's load moves both sides alike.
 
 The emulator's own CPU (``/proc/<pid>/stat``, Linux) is read around every run: the baseline moves
-at the server's pace, and on this machine the same baseline work has cost the server from 2.5 to
-4.2 us a row within one run (each core's speed flips between two levels, seconds at a time, from
-outside the machine). The spread is reported, so that a ratio can be read against it, and the
-medians are of 9 repetitions (5 gave ratios that moved by a tenth between runs).
+at the server's pace, and on this machine the same baseline work has cost the server from 2.45 to
+5.35 us a row within one run (2026-12-01: each core's speed flips between two levels, seconds at
+a time, from outside the machine). The spread is reported, so that a ratio can be read against
+it, and the medians are of 9 repetitions (5 gave ratios that moved by a tenth between runs).
 """
 
 from __future__ import annotations

@@ -20,12 +20,17 @@ from typing import Any
 
 from .p7_polling import SCENARIOS, one_run
 
-__all__ = ["main", "parse_seeds"]
+__all__ = ["MAX_SEEDS", "main", "parse_seeds"]
+
+
+MAX_SEEDS = 1000
+"""More seeds than anyone waits for (each takes seconds per client and scenario)."""
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"1-8"``, ``"3,23"`` or ``"1-4,23"`` as a list of seeds (each >= 0, no repeats)."""
-    seeds: list[int] = []
+    """``"1-8"``, ``"3,23"`` or ``"1-4,23"`` as a list of seeds (each >= 0, no repeats, at most
+    :data:`MAX_SEEDS`), in the order given."""
+    seeds: dict[int, None] = {}
     for part in text.split(","):
         low, dash, high = part.strip().partition("-")
         try:
@@ -35,8 +40,12 @@ def parse_seeds(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(f"not a seed or a range of seeds: {part!r}") from None
         if first < 0 or last < first:
             raise argparse.ArgumentTypeError(f"not a range of seeds >= 0: {part!r}")
-        seeds += [s for s in range(first, last + 1) if s not in seeds]
-    return seeds
+        if last - first >= MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"more than {MAX_SEEDS} seeds: {part!r}")
+        seeds.update(dict.fromkeys(range(first, last + 1)))
+        if len(seeds) > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"more than {MAX_SEEDS} seeds: {text!r}")
+    return list(seeds)
 
 
 def _scenarios(text: str) -> list[str]:
@@ -49,13 +58,23 @@ def _scenarios(text: str) -> list[str]:
     return names
 
 
-def _positive(text: str) -> float:
+def _scale(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    if not 0 < value <= 1000:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be > 0 and at most 1000: {text!r}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of jobs: {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be 1..1000 jobs: {text!r}")
     return value
 
 
@@ -65,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--scenarios", type=_scenarios, default=list(SCENARIOS))
     parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("1-5"))
-    parser.add_argument("--jobs", type=int, choices=range(1, 1001), metavar="1..1000", default=32)
-    parser.add_argument("--scale", type=_positive, default=25.0, help="time scale (P7: 25)")
+    parser.add_argument("--jobs", type=_jobs, metavar="1..1000", default=32)
+    parser.add_argument("--scale", type=_scale, default=25.0, help="time scale (P7: 25)")
     parser.add_argument("--with-oracle", action="store_true")
     parser.add_argument("--with-naive", action="store_true")
     return parser

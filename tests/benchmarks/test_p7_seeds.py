@@ -21,13 +21,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("text", "seeds"),
-    [("1-4", [1, 2, 3, 4]), ("23", [23]), ("3,23", [3, 23]), ("1-3,2,23", [1, 2, 3, 23])],
+    [
+        ("1-4", [1, 2, 3, 4]),
+        ("23", [23]),
+        ("3,23", [3, 23]),
+        ("1-3,2,23", [1, 2, 3, 23]),
+        ("23,1-2", [23, 1, 2]),
+        ("0-999", list(range(1000))),
+    ],
 )
 def test_seeds_are_read_as_lists_and_ranges(text: str, seeds: list[int]) -> None:
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("text", ["", "x", "5-1", "-3", "1-", "1.5", "2,,3"])
+@pytest.mark.parametrize(
+    "text", ["", "x", "5-1", "-3", "1-", "1.5", "2,,3", "0-1000", "0-999,1000", "1-10**9"]
+)
 def test_bad_seeds_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="seed"):
         parse_seeds(text)
@@ -38,9 +47,13 @@ def test_bad_seeds_are_refused(text: str) -> None:
     [
         (["--scenarios", "nope"], "unknown scenario"),
         (["--scenarios", ","], "unknown scenario"),
-        (["--scale", "0"], "must be > 0"),
-        (["--scale", "nan"], "must be > 0"),
-        (["--jobs", "0"], "invalid choice"),
+        (["--scale", "0"], "must be > 0 and at most 1000"),
+        (["--scale", "nan"], "must be > 0 and at most 1000"),
+        (["--scale", "inf"], "must be > 0 and at most 1000"),
+        (["--scale", "fast"], "not a number"),
+        (["--jobs", "0"], "must be 1..1000 jobs: '0'"),
+        (["--jobs", "1001"], "must be 1..1000 jobs"),
+        (["--jobs", "2.5"], "not a whole number of jobs"),
         (["--seeds", "9-2"], "range of seeds"),
     ],
 )

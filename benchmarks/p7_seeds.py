@@ -106,7 +106,8 @@ async def _measure(args: argparse.Namespace) -> None:
             sdk = figures["sdk"]
             line = (
                 f"{scenario} seed {seed}: sdk {sdk['polls_per_job']:.2f} polls/job, mean delay "
-                f"{sdk['delay_mean']:.2f} model s"
+                f"{sdk['delay_mean']:.2f} model s, loop stalls p99 {sdk['loop_stall_p99_ms']:.1f} "
+                f"max {sdk['loop_stall_max_ms']:.1f} ms"
             )
             if "naive" in figures:
                 line += f"; naive {figures['naive']['polls_per_job']:.2f} polls/job"

@@ -4,6 +4,7 @@ before anything is tracked."""
 from __future__ import annotations
 
 import math
+from types import EllipsisType
 
 __all__ = ["check_count", "check_track"]
 
@@ -35,9 +36,9 @@ def check_track(
     rows: object,
     submitted_at: object,
     max_age: object,
-) -> None:
+) -> float | EllipsisType | None:
     """The arguments of :meth:`~debitura_async.tracker.JobTracker.track` (``max_age``: ``...``
-    for the tracker's default)."""
+    for the tracker's default); returns ``max_age`` as :func:`check_age` gives it (or ``...``)."""
     if poll_interval is not None and not (
         _number(poll_interval) and 0 < poll_interval < math.inf  # type: ignore[operator]
     ):
@@ -50,5 +51,4 @@ def check_track(
         _number(submitted_at) and math.isfinite(submitted_at)  # type: ignore[arg-type]
     ):
         raise ValueError(f"submitted_at must be an event loop time, got {submitted_at!r}")
-    if max_age is not ...:
-        check_age(max_age)
+    return ... if max_age is ... else check_age(max_age)

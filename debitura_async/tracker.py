@@ -243,7 +243,7 @@ class JobTracker:
         """
         if self._closed:
             raise RuntimeError("this client is closed: its tracker takes no new jobs")
-        check_track(
+        checked_age = check_track(
             poll_interval=poll_interval,
             max_poll_failures=max_poll_failures,
             rows=rows,
@@ -264,7 +264,7 @@ class JobTracker:
             return existing
         loop = asyncio.get_running_loop()
         now = loop.time()
-        age = self.max_job_age if max_age is ... else check_age(max_age)
+        age = self.max_job_age if checked_age is ... else checked_age
         handle = JobHandle(
             job_id,
             idempotency_key=idempotency_key,

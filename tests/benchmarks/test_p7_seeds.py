@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks.p7_seeds import build_parser, parse_seeds
 
-ROOT = Path(__file__).resolve().parents[2]
+from ._run import run_module
 
 
 @pytest.mark.parametrize(
@@ -67,23 +64,14 @@ def test_bad_options_exit_2_naming_the_problem(
 
 
 def test_runs_each_seed_against_the_emulator() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.p7_seeds",
-            *("--scenarios", "fast-5x", "--seeds", "1,2", "--jobs", "2", "--scale", "100"),
-            "--with-oracle",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    stdout = run_module(
+        "benchmarks.p7_seeds",
+        *("--scenarios", "fast-5x", "--seeds", "1,2", "--jobs", "2", "--scale", "100"),
+        "--with-oracle",
         timeout=120,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 3, proc.stdout
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 3, stdout
     for seed, line in zip((1, 2), lines, strict=False):
         assert re.fullmatch(
             rf"fast-5x seed {seed}: sdk \d+\.\d\d polls/job, mean delay -?\d+\.\d\d model s, "

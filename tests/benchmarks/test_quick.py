@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,8 @@ from benchmarks._common import Check, Scenario, median, percentile
 from benchmarks.p2_rate_limit import exact_bound, fluid_bound
 from benchmarks.p5_sequential import fifo_makespan
 
-ROOT = Path(__file__).resolve().parents[2]
+from ._run import run_module
+
 VERDICTS = {"PASS", "MISS", "info"}
 FIGURES = {
     "P1": ("adaptive", "fixed_3s"),
@@ -37,17 +36,9 @@ FIGURES = {
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     out = tmp_path_factory.mktemp("bench") / "quick.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stdout = run_module("benchmarks", "--quick", "--json", str(out), timeout=240)
     document: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return proc.stdout, document
+    return stdout, document
 
 
 def test_quick_mode_writes_every_scenario(quick_run: tuple[str, dict[str, Any]]) -> None:
@@ -112,15 +103,7 @@ def test_quick_mode_prints_the_table(quick_run: tuple[str, dict[str, Any]]) -> N
 
 def test_only_runs_the_named_scenarios(tmp_path: Path) -> None:
     out = tmp_path / "p2.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "p2", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_module("benchmarks", "--quick", "--only", "p2", "--json", str(out), timeout=120)
     assert list(json.loads(out.read_text(encoding="utf-8"))["scenarios"]) == ["P2"]
 
 

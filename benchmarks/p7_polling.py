@@ -82,9 +82,12 @@ async def _pipeline(
     return seen, results.summary.polls
 
 
-async def _one(
+async def one_run(
     preset: str, variant: str, *, jobs: int, scale: float, seed: int = SEED
 ) -> dict[str, Any]:
+    """One client (``"oracle"``, ``"naive"`` or ``"sdk"``) over one scenario and emulator seed:
+    its figures (``polls_per_job``, ``wall_model``, ``delay_mean``, ``delay_p90``, the loop's
+    stalls); also used by :mod:`benchmarks.p7_seeds`."""
     config = EmulatorConfig(
         seed=seed, time_scale=scale, store_notes=False, latency=LatencyModel.preset(preset)
     )
@@ -133,12 +136,6 @@ async def _watch_loop(stalls: list[float]) -> None:
         stalls.append(max(loop.time() - asked - _WATCH_PERIOD, 0.0))
 
 
-one_run = _one
-"""One client (``"oracle"``, ``"naive"`` or ``"sdk"``) over one scenario and emulator seed:
-its figures (``polls_per_job``, ``wall_model``, ``delay_mean``, ``delay_p90``); used by
-:mod:`benchmarks.p7_seeds`."""
-
-
 async def run(*, quick: bool) -> Scenario:
     jobs = 4 if quick else 32
     # 25x: a fast-5x job lasts 0.2 s, a guide job 1.1 s; at 100x a loaded machine's round
@@ -158,7 +155,7 @@ async def run(*, quick: bool) -> Scenario:
     )
     for preset in presets:
         figures = {
-            variant: await _one(preset, variant, jobs=jobs, scale=scale)
+            variant: await one_run(preset, variant, jobs=jobs, scale=scale)
             for variant in ("oracle", "naive", "sdk")
         }
         scenario.figures[preset] = figures

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -19,6 +19,7 @@ from debitura_async import (
     DebituraClient,
     IngestionJobRow,
     IngestionSummary,
+    IngestProgress,
     RateLimit,
     RequestBudget,
 )
@@ -47,7 +48,11 @@ async def emu() -> AsyncIterator[EmulatorProcess]:
 
 
 async def _ingest(
-    emu: EmulatorProcess, budget: RedisBudget, *, max_poll_failures: int = 10
+    emu: EmulatorProcess,
+    budget: RedisBudget,
+    *,
+    max_poll_failures: int = 10,
+    on_progress: Callable[[IngestProgress], None] | None = None,
 ) -> IngestionSummary:
     rows = [
         IngestionJobRow(
@@ -61,6 +66,8 @@ async def _ingest(
             batch_size=10,
             polling=PollPolicy().scaled(SCALE),
             max_poll_failures=max_poll_failures,
+            on_progress=on_progress,
+            progress_interval=0.0,
         )
 
 
@@ -97,14 +104,22 @@ async def test_redis_restarted_mid_run(redis_server: RedisServer, emu: EmulatorP
 async def test_redis_gone_mid_run_fails_closed(
     redis_server: RedisServer, emu: EmulatorProcess
 ) -> None:
+    # Redis goes once a first job is seen done (a fixed 1 s was sometimes before any request
+    # under the parallel suite), so that some rows succeed and the rest meet a dead Redis.
+    first_done = asyncio.Event()
+
+    def progress(now: IngestProgress) -> None:
+        if now.rows_succeeded:
+            first_done.set()
+
     async def kill() -> None:
-        await asyncio.sleep(1.0)
+        await asyncio.wait_for(first_done.wait(), 60.0)
         redis_server.stop()
 
     async with _budget(redis_server, emu, unavailable_timeout=0.3, timeout=0.2) as budget:
         killing = asyncio.create_task(kill())
         # polls fail from then on: give each job up after 3 (10 by default: 39 s of back-off)
-        summary = await _ingest(emu, budget, max_poll_failures=3)
+        summary = await _ingest(emu, budget, max_poll_failures=3, on_progress=progress)
         await killing
     stats = await emu.stats()
     assert stats["rate_limited"] == 0

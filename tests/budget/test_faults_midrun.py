@@ -71,6 +71,22 @@ async def _ingest(
         )
 
 
+class _FirstJob:
+    """The run's progress callback that tells when a first job was seen done: the moment to
+    break Redis mid-run (a fixed 1 s was sometimes before any request under the parallel suite,
+    so nothing had succeeded and nothing was reserved yet)."""
+
+    def __init__(self) -> None:
+        self._done = asyncio.Event()
+
+    def __call__(self, progress: IngestProgress) -> None:
+        if progress.rows_succeeded:
+            self._done.set()
+
+    async def seen(self) -> None:
+        await asyncio.wait_for(self._done.wait(), 60.0)
+
+
 def _budget(server: RedisServer, emu: EmulatorProcess, **options: object) -> RedisBudget:
     return RedisBudget.from_url(
         server.url,
@@ -85,15 +101,17 @@ def _budget(server: RedisServer, emu: EmulatorProcess, **options: object) -> Red
 
 @pytest.mark.anyio
 async def test_redis_restarted_mid_run(redis_server: RedisServer, emu: EmulatorProcess) -> None:
+    first = _FirstJob()
+
     async def bounce() -> None:
-        await asyncio.sleep(1.0)
+        await first.seen()
         redis_server.stop()
         await asyncio.sleep(0.5)
         redis_server.start()
 
     async with _budget(redis_server, emu, unavailable_timeout=15.0) as budget:
         bouncing = asyncio.create_task(bounce())
-        summary = await _ingest(emu, budget)
+        summary = await _ingest(emu, budget, on_progress=first)
         await bouncing
     assert summary.rows_succeeded == ROWS
     assert (await emu.stats())["rate_limited"] == 0
@@ -104,22 +122,16 @@ async def test_redis_restarted_mid_run(redis_server: RedisServer, emu: EmulatorP
 async def test_redis_gone_mid_run_fails_closed(
     redis_server: RedisServer, emu: EmulatorProcess
 ) -> None:
-    # Redis goes once a first job is seen done (a fixed 1 s was sometimes before any request
-    # under the parallel suite), so that some rows succeed and the rest meet a dead Redis.
-    first_done = asyncio.Event()
-
-    def progress(now: IngestProgress) -> None:
-        if now.rows_succeeded:
-            first_done.set()
+    first = _FirstJob()
 
     async def kill() -> None:
-        await asyncio.wait_for(first_done.wait(), 60.0)
+        await first.seen()
         redis_server.stop()
 
     async with _budget(redis_server, emu, unavailable_timeout=0.3, timeout=0.2) as budget:
         killing = asyncio.create_task(kill())
         # polls fail from then on: give each job up after 3 (10 by default: 39 s of back-off)
-        summary = await _ingest(emu, budget, max_poll_failures=3, on_progress=progress)
+        summary = await _ingest(emu, budget, max_poll_failures=3, on_progress=first)
         await killing
     stats = await emu.stats()
     assert stats["rate_limited"] == 0
@@ -136,15 +148,17 @@ async def test_redis_gone_mid_run_with_a_fallback(
     caplog.set_level(logging.WARNING, logger="debitura_async.budget")
     fallback = RequestBudget([RateLimit(LIMIT // 2, 60.0 / SCALE)], safety=0.1)
 
+    first = _FirstJob()
+
     async def kill() -> None:
-        await asyncio.sleep(1.0)
+        await first.seen()
         redis_server.stop()
 
     async with _budget(
         redis_server, emu, unavailable_timeout=0.2, timeout=0.2, fallback=fallback
     ) as budget:
         killing = asyncio.create_task(kill())
-        summary = await _ingest(emu, budget)
+        summary = await _ingest(emu, budget, on_progress=first)
         await killing
     assert summary.rows_succeeded == ROWS
     assert budget.fallback_acquired > 0

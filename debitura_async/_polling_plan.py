@@ -22,6 +22,7 @@ from ._polling_policy import PollPolicy
 from ._polling_setup import SetupModel
 from ._polling_state import (
     _BACKLOG,
+    _END_AIM,
     _PROBE_AT,
     _PROBE_CAP,
     _PROBE_FLOOR,
@@ -275,7 +276,9 @@ class _Planning:
         if ex.exact or (ex.spread <= tolerance and not (job.explore and e < 2 / 3)):
             job.kind = "end"
             margin = (0.004 + 0.03 * e) * typical
-            aim = ex.end if ex.exact else ex.end + (0.25 + 0.5 * e) * (ex.latest - ex.end)
+            # one answer's window: aim at its latest end (an early poll costs a poll, a late
+            # one a share of the window); a scarce budget's wider windows, a little short of it
+            aim = ex.end if ex.exact else ex.end + (_END_AIM - 0.25 * e) * (ex.latest - ex.end)
             return max(aim, ex.earliest) + margin + ex.spread * 0.5 * ex.exact
         job.kind = "probe"  # unsure: measure the pace before the earliest plausible end
         if len(self._setup) >= 3:  # the set-up model is measured: its earliest end is sound,

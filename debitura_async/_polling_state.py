@@ -28,6 +28,8 @@ _CLEAR_AFTER = 4  # ... once so many set-up times are measured
 _QUEUED_STEP = 0.02  # the first back-off after a Queued answer, in typical durations
 _BACKLOG = 16  # so many of our jobs outstanding may queue at any server, pool seen or not
 _EARLY = 0.2  # a job caught before this share of its duration is likely probed
+_END_AIM = 1.0  # an end poll after one answer: this share of the way from its likely to its
+# latest end (over sockets a start noticed a few ms late put a fifth of them a hair early)
 _PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible end
 _PROBE_LATE = 0.6  # ... and at least this share of the way on from there to the likely end
 _PROBE_FLOOR = 0.1  # a probe is at most _PROBE_CAP typical jobs' time for the rows left

@@ -136,3 +136,33 @@ def test_the_set_up_model_ignores_impossible_samples() -> None:
     fit = model.share_fit()
     assert fit is not None
     assert all(math.isfinite(x) for x in (fit[0], *fit[1]))
+
+
+@pytest.mark.parametrize(("prefer", "aim"), [("latency", 1.0), ("requests", 0.75)])
+def test_an_end_poll_after_one_answer_aims_at_its_latest_end(prefer: str, aim: float) -> None:
+    """Over sockets a start noticed a few ms late puts the true end near the latest end one
+    answer allows (9 of 18 beyond it in a trace): the end poll aims there, not a quarter of the
+    way (a requests-first policy, whose trusted windows are wider, three quarters of the way)."""
+    planner = PollPlanner.calibrated(PollPolicy(prefer=prefer), 30.0)  # type: ignore[arg-type]
+    start = 0.0
+    lates = [0.3, 0.1, 0.5, 0.2, 0.4, 0.3, 0.15, 0.45]  # the 202s noticed 0.1-0.5 s late
+    for i, duration in enumerate([5.0, 80.0, 12.0, 40.0, 8.0, 120.0, 20.0, 60.0]):
+        _measure(planner, f"j{i}", start, duration, late=lates[i])
+        start += duration + 1.0
+    planner.add("new", 1000, now=start + 0.3)
+    duration = 30.0
+    t = start + 0.04 * duration + 300 * (0.96 * duration / 1000)
+    planner.observe("new", status=IN_PROGRESS, processed=300, total=1000, now=t)
+    job = planner._jobs["new"]
+    ex = planner._extrapolate(job)
+    assert ex is not None
+    assert not ex.exact
+    assert job.kind == "end"
+    window = ex.latest - ex.end
+    margin = 0.004 * duration  # the end poll's own small margin (more when requests are scarce)
+    assert window > 2 * margin  # a window wider than the margin: the aim decides
+    due = planner.due("new")
+    target = ex.end + aim * window
+    assert target <= due <= target + 10 * margin
+    if prefer == "latency":
+        assert due <= ex.latest + 2 * margin

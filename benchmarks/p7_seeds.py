@@ -105,7 +105,8 @@ async def _measure(args: argparse.Namespace) -> None:
                 polls[variant].append(figures[variant]["polls_per_job"])
             sdk = figures["sdk"]
             line = (
-                f"{scenario} seed {seed}: sdk {sdk['polls_per_job']:.2f} polls/job, mean delay "
+                f"{scenario} seed {seed}: sdk {sdk['polls_per_job']:.2f} polls/job (later half "
+                f"{sdk['polls_per_job_later_half']:.2f}), mean delay "
                 f"{sdk['delay_mean']:.2f} model s, loop stalls p99 {sdk['loop_stall_p99_ms']:.1f} "
                 f"max {sdk['loop_stall_max_ms']:.1f} ms"
             )

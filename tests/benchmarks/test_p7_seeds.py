@@ -74,7 +74,8 @@ def test_runs_each_seed_against_the_emulator() -> None:
     assert len(lines) == 3, stdout
     for seed, line in zip((1, 2), lines, strict=False):
         assert re.fullmatch(
-            rf"fast-5x seed {seed}: sdk \d+\.\d\d polls/job, mean delay -?\d+\.\d\d model s, "
+            rf"fast-5x seed {seed}: sdk \d+\.\d\d polls/job \(later half \d+\.\d\d\), "
+            r"mean delay -?\d+\.\d\d model s, "
             r"loop stalls p99 \d+\.\d max \d+\.\d ms; "
             r"sdk wall / oracle \d+\.\d{3}",
             line,

@@ -163,3 +163,21 @@ def test_the_planner_cpu_driver_runs_and_reports(capsys: pytest.CaptureFixture[s
     assert figure > 0
     assert planner_cpu.main(["--jobs", "20", "--in-flight", "3", "--repeats", "1"]) == 0
     assert "us per job (a Completed answer and an add, 3 tracked)" in capsys.readouterr().out
+
+
+def test_p7_reports_the_later_half_of_the_jobs(quick_run: tuple[str, dict[str, Any]]) -> None:
+    stdout, document = quick_run
+    p7 = document["scenarios"]["P7"]
+    for preset in ("guide", "fifo-4"):
+        sdk = p7["figures"][preset]["sdk"]
+        assert sdk["polls_per_job_later_half"] >= 1.0  # every job is polled at least once
+    assert any("later half of the jobs" in note for note in p7["notes"])
+    assert "later half of the jobs" in stdout
+
+
+def test_later_half_polls_counts_the_batches_from_the_middle_on() -> None:
+    from benchmarks.p7_polling import later_half_polls
+
+    assert later_half_polls({0: 3, 1: 3, 2: 2, 3: 1}, 4) == 1.5
+    assert later_half_polls({0: 5, 1: 1, 2: 2}, 3) == 1.5  # 3 // 2: batches 1 and 2
+    assert math.isnan(later_half_polls({0: 3}, 4))

@@ -176,8 +176,13 @@ def test_p7_reports_the_later_half_of_the_jobs(quick_run: tuple[str, dict[str, A
 
 
 def test_later_half_polls_counts_the_batches_from_the_middle_on() -> None:
+    import doctest
+
+    from benchmarks import p7_polling
     from benchmarks.p7_polling import later_half_polls
 
+    result = doctest.testmod(p7_polling)
+    assert (result.attempted, result.failed) == (1, 0)  # its docstring's example too
     assert later_half_polls({0: 3, 1: 3, 2: 2, 3: 1}, 4) == 1.5
     assert later_half_polls({0: 5, 1: 1, 2: 2}, 3) == 1.5  # 3 // 2: batches 1 and 2
     assert math.isnan(later_half_polls({0: 3}, 4))

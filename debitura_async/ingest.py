@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import (
     AsyncIterable,
     Iterable,
@@ -44,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, Unpack
 
 import anyio
 
-from ._batching import Batch, Batcher
+from ._batching import Batch, Batcher, new_run_id
 from ._client_config import _check_queued
 from ._journal_api import IngestJournal, JournalEntry
 from ._ledger import Entry, Ledger, LedgerError
@@ -135,7 +134,7 @@ class Ingestion:
         self._client = client
         self._rows = rows
         self.options = options
-        self.run_id: str = options.run_id or uuid.uuid4().hex[:16]
+        self.run_id: str = options.run_id or new_run_id()
         self._ledger = Ledger()
         self.counters = RequestStats()
         """The requests this run made (its submits and the polls of its jobs)."""

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 import attrs
 
+from .._batching import new_run_id
 from .._budget import RequestBudget, budget_from_url
 from .._input import CsvReader, InputError, InputFormat, JsonlReader, detect_format, open_reader
 from .._input_options import InputOptions
@@ -91,7 +91,7 @@ class _Run:
     mapping: dict[str, str] = attrs.field(factory=dict)
     batch_size: int = 1000
     validated_at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
-    run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:16])
+    run_id: str = attrs.field(factory=new_run_id)
     reader: CsvReader | JsonlReader | None = None
     options: InputOptions = attrs.field(factory=InputOptions)
     earlier: EarlierRun | None = None

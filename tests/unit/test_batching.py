@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 
 import orjson
 import pytest
+import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from debitura_async import IngestionJobRow
-from debitura_async._batching import Batch, Batcher, batches, encode_row
+from debitura_async._batching import RUN_ID_PREFIX, Batch, Batcher, batches, encode_row, new_run_id
+from debitura_async._options import make_options
 from debitura_async._wire import encode_rows
 
 CASE = uuid.UUID("123e4567-e89b-12d3-a456-426614174000")
@@ -59,6 +63,39 @@ def test_keys_are_stable_and_content_bound() -> None:
     assert a.idempotency_key("run1") != other.idempotency_key("run1")
     assert a.idempotency_key("run1") != a.idempotency_key("run2")
     assert len(a.idempotency_key("r" * 64)) <= 255
+
+
+@pytest.mark.parametrize("run_id", ["run1", "0123456789abcdef", RUN_ID_PREFIX + "0123456789abcdef"])
+def test_keys_are_stable_and_content_bound_in_both_schemes(run_id: str) -> None:
+    a = Batch(index=3, positions=(7, 8), rows=(row(1), row(2)))
+    same = Batch(index=3, positions=(70, 80), rows=(row(1), row(2)))
+    other = Batch(index=3, positions=(7, 8), rows=(row(1), row(3)))
+    assert a.idempotency_key(run_id) == same.idempotency_key(run_id)
+    assert a.idempotency_key(run_id) != other.idempotency_key(run_id)
+    assert a.idempotency_key(run_id) != Batch(
+        index=4, positions=(7, 8), rows=a.rows
+    ).idempotency_key(run_id)
+
+
+def test_a_run_id_of_an_earlier_version_keeps_its_sha256_keys() -> None:
+    """A run started by debitura-async 0.1.0 (its id: 16 hex digits) or under an id a caller
+    chose, resumed now, sends the very keys it sent then: the body's SHA-256, byte for byte."""
+    batch = Batch(index=5, positions=(0, 1), rows=(row(1), row(2)))
+    sha = hashlib.sha256(batch.body()).hexdigest()
+    for run_id in ("16f4cee728714440", "crm-export-2026-11", "x3", "X3.abc"):
+        assert batch.idempotency_key(run_id) == f"dba-{run_id}-5-{sha[:24]}"
+
+
+def test_a_new_run_id_hashes_bodies_with_xxh3() -> None:
+    run_id = new_run_id()
+    assert re.fullmatch(r"x3\.[0-9a-f]{16}", run_id)
+    assert new_run_id() != run_id
+    assert make_options({"run_id": run_id}).run_id == run_id  # a valid run id for ingest()
+    batch = Batch(index=0, positions=(0,), rows=(row(1),))
+    fast = xxhash.xxh3_128_hexdigest(batch.body())
+    assert batch.idempotency_key(run_id) == f"dba-{run_id}-0-{fast[:24]}"
+    assert batch.digest(fast=True) == fast
+    assert batch.digest() == hashlib.sha256(batch.body()).hexdigest()
 
 
 def test_without_and_halves_keep_positions_and_parts_together() -> None:

@@ -64,6 +64,7 @@ from ._polling_state import (
     _REFIT_EVERY,
     _SCOUTS,
     _TOLERANCE,
+    _UNMEASURED_SETUP,
     _WARM_UP,
     _check_scarcity,
     _Job,
@@ -234,8 +235,9 @@ class PollPlanner(_Planning):
         if measured is not None:
             return measured
         high = self.policy.expected_base
-        if self._calibrated:
-            high = min(high, 0.25 * self._duration(self.policy.reference_rows, 0.5))
+        if self._calibrated:  # at most a tenth of a typical job (the guide's is ~1/27): a wider
+            # guess made the first jobs of a server faster than the prior take a probe each
+            high = min(high, _UNMEASURED_SETUP * self._duration(self.policy.reference_rows, 0.5))
         return (0.0, 0.5 * high, high), False
 
     def poll_price(self) -> float:

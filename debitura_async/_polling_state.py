@@ -20,6 +20,7 @@ _HISTORY = 64
 _REFIT_EVERY = 4  # finished jobs between two fits of the parallelism (also fitted on evidence)
 _SCOUTS = 3  # jobs measured early while nothing is known (one could be an outlier)
 _WARM_UP = 6  # until so many durations are known, first polls go at half the shortest one
+_UNMEASURED_SETUP = 0.1  # until set-ups are measured, one is at most this share of a typical job
 _PRICE_LOW, _PRICE_HIGH = 0.05, 1.0  # a poll's price in shares of a typical duration
 _TOLERANCE = 0.04  # an end predicted within this share of a typical duration needs no probe
 _EXPLORE_MIN, _EXPLORE_MAX = 2, 16  # one in so many jobs seen early in their work is probed

@@ -166,3 +166,19 @@ def test_an_end_poll_after_one_answer_aims_at_its_latest_end(prefer: str, aim: f
     assert target <= due <= target + 10 * margin
     if prefer == "latency":
         assert due <= ex.latest + 2 * margin
+
+
+def test_an_unmeasured_set_up_is_bounded_by_a_tenth_of_a_typical_job() -> None:
+    """Before three set-ups are measured, the prior's 2 s bounds the set-up, and at most a tenth
+    of a typical job: against a server faster than the guide (5 s jobs), a quarter let one answer
+    30 % into a job look too unsure for an end poll, so the first jobs took a probe each."""
+    planner = PollPlanner.calibrated(None, 5.0)
+    assert planner._offset_model() == ((0.0, 0.25, 0.5), False)
+    planner.add("j", 1000, 0.0, sent=-0.001)
+    set_up, pace = 0.3, 4.7 / 1000
+    planner.observe("j", status=IN_PROGRESS, processed=300, total=1000, now=set_up + 300 * pace)
+    job = planner._jobs["j"]
+    assert job.kind == "end"
+    ex = planner._extrapolate(job)
+    assert ex is not None
+    assert ex.earliest <= set_up + 1000 * pace <= ex.latest  # the true end is in its window

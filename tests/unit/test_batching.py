@@ -55,26 +55,18 @@ def test_byte_cap_cuts_batches_to_fit() -> None:
     assert all(len(b.body()) <= part * 3 + 20 for b in out)
 
 
-def test_keys_are_stable_and_content_bound() -> None:
-    a = Batch(index=3, positions=(7, 8), rows=(row(1), row(2)))
-    same = Batch(index=3, positions=(70, 80), rows=(row(1), row(2)))
-    other = Batch(index=3, positions=(7, 8), rows=(row(1), row(3)))
-    assert a.idempotency_key("run1") == same.idempotency_key("run1")
-    assert a.idempotency_key("run1") != other.idempotency_key("run1")
-    assert a.idempotency_key("run1") != a.idempotency_key("run2")
-    assert len(a.idempotency_key("r" * 64)) <= 255
-
-
 @pytest.mark.parametrize("run_id", ["run1", "0123456789abcdef", RUN_ID_PREFIX + "0123456789abcdef"])
-def test_keys_are_stable_and_content_bound_in_both_schemes(run_id: str) -> None:
+def test_keys_are_stable_and_content_bound(run_id: str) -> None:
+    """In both digest schemes: a caller's run id, one 0.1.0 made, one :func:`new_run_id` makes."""
     a = Batch(index=3, positions=(7, 8), rows=(row(1), row(2)))
     same = Batch(index=3, positions=(70, 80), rows=(row(1), row(2)))
     other = Batch(index=3, positions=(7, 8), rows=(row(1), row(3)))
+    later = Batch(index=4, positions=(7, 8), rows=a.rows)
     assert a.idempotency_key(run_id) == same.idempotency_key(run_id)
     assert a.idempotency_key(run_id) != other.idempotency_key(run_id)
-    assert a.idempotency_key(run_id) != Batch(
-        index=4, positions=(7, 8), rows=a.rows
-    ).idempotency_key(run_id)
+    assert a.idempotency_key(run_id) != later.idempotency_key(run_id)
+    assert a.idempotency_key(run_id) != a.idempotency_key(run_id + "2")
+    assert len(a.idempotency_key("r" * 64)) <= 255
 
 
 def test_a_run_id_of_an_earlier_version_keeps_its_sha256_keys() -> None:

@@ -31,6 +31,9 @@ _BACKLOG = 16  # so many of our jobs outstanding may queue at any server, pool s
 _EARLY = 0.2  # a job caught before this share of its duration is likely probed
 _END_AIM = 1.0  # an end poll after one answer: this share of the way from its likely to its
 # latest end (over sockets a start noticed a few ms late put a fifth of them a hair early)
+_DATING = 1.5  # one answer's end poll: so many half submission trips later per unit of
+# magnification of its start's error
+_DATING_CAP = 20.0  # ... the magnification counted at most (a job seen so early is probed)
 _PROBE_AT = 0.7  # a probe's place between the answer and the earliest plausible end
 _PROBE_LATE = 0.6  # ... and at least this share of the way on from there to the likely end
 _PROBE_FLOOR = 0.1  # a probe is at most _PROBE_CAP typical jobs' time for the rows left

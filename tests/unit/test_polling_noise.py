@@ -182,3 +182,34 @@ def test_an_unmeasured_set_up_is_bounded_by_a_tenth_of_a_typical_job() -> None:
     ex = planner._extrapolate(job)
     assert ex is not None
     assert ex.earliest <= set_up + 1000 * pace <= ex.latest  # the true end is in its window
+
+
+@pytest.mark.parametrize(("processed", "magnified"), [(270, True), (900, False)])
+def test_an_end_poll_after_an_early_answer_allows_for_the_start_s_dating(
+    processed: int, magnified: bool
+) -> None:
+    """A job's start is the submission's answer, dated to within half its round trip; one answer
+    a share x into the job moves its predicted end by (1/x - 1) times that error. Two planners
+    see the same start and the same answer; one learned it from submissions taking 0.2 s, the
+    other 2 ms: the first places the end poll 1.5 half trips per unit of magnification later
+    (over sockets, without it, a tenth of such end polls came a hair early and cost a poll)."""
+    dues = []
+    for trip in (0.2, 0.002):
+        planner = PollPlanner.calibrated(None, 27.0)
+        planner.add("j", 1000, now=trip / 2, sent=-trip / 2)  # accepted at 0.0 either way
+        t = 1.0 + processed * 0.026
+        planner.observe("j", status=IN_PROGRESS, processed=processed, total=1000, now=t)
+        job = planner._jobs["j"]
+        assert job.start == pytest.approx(0.0)
+        assert job.kind == "end"
+        ex = planner._extrapolate(job)
+        assert ex is not None
+        dues.append((planner.due("j"), (ex.end - job.start) / (t - job.start)))
+    (slow, magnification), (fast, _) = dues
+    expected = 1.5 * 0.5 * (0.2 - 0.002) * (magnification - 1.0)
+    assert slow - fast == pytest.approx(expected, rel=1e-6)
+    if magnified:  # 27 % of the way: the end moves ~2.5x the start's error
+        assert magnification > 3.0
+        assert slow - fast > 0.3
+    else:  # 90 % of the way: hardly at all
+        assert slow - fast < 0.05

@@ -22,7 +22,8 @@ Three clients:
 ``run(model, client, seed)`` returns a :class:`RunResult` (wall time, polls per job, detection
 delays); ``compare(model, seeds)`` measures all three on the same seeds.
 ``python -m benchmarks.polling_sim [--prefer P] [--scarcity S] [--seeds N] [--rtt R] [--lag L]
-[--other-laws]`` prints the table.
+[--other-laws | --emulator-seed E]`` prints the table; ``--emulator-seed 23`` replays P7's own
+draw of jobs (the emulator's seed 23) in virtual time, with only the noise varying by seed.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from debitura_async._polling import PollPlanner, PollPolicy
 from debitura_async._polling_model import date_answer
 from debitura_async._polling_policy import PREFERENCES
-from debitura_async.emulator.latency import JobScheduler, LatencyModel
+from debitura_async.emulator.latency import JobScheduler, LatencyModel, emulator_streams
 
 __all__ = [
     "SCENARIOS",
@@ -111,6 +112,11 @@ class ServerModel:
     and its answer known at ``sent + rtt``; a submitted job is accepted ``rtt / 2`` after it is
     sent and known to the client ``rtt`` after (each round trip varies uniformly in
     ``[0.5, 1.5] x rtt``, seeded)."""
+    emulator_seed: int | None = None
+    """Draw the jobs as the emulator started with this seed draws them (``latency`` models
+    only; P7's draw is seed 23), the same in every run: the run's seed then varies only the round
+    trips and the lag. Jobs are drawn in submission order, like the emulator's; a drift counts
+    from the first submission, not from the emulator's start."""
     lag: float = 0.0
     """Client-side lag, model seconds (0: none, and answers are dated exactly). Otherwise each
     half of a round trip varies on its own, each answer is noticed an exponentially distributed
@@ -176,13 +182,23 @@ class _Server:
     scheduler: JobScheduler | None = None
     jitter: random.Random | None = None
 
+    def _streams(self, model: LatencyModel) -> tuple[JobScheduler, random.Random]:
+        """The scheduler and the jitter stream: the run's seed's, or the emulator seed's."""
+        if self.model.emulator_seed is None:
+            latency, jitter = random.Random(f"{self.seed}:m"), random.Random(self.seed)
+        else:
+            jitter, latency = emulator_streams(self.model.emulator_seed)
+        return JobScheduler(model, latency), jitter
+
     def submit(self, now: float) -> int:
         index = len(self.jobs)
         if self.model.latency is not None:
-            if self.scheduler is None or self.jitter is None:
-                self.scheduler = JobScheduler(self.model.latency, random.Random(f"{self.seed}:m"))
-                self.jitter = random.Random(self.seed)
-            slot = self.scheduler.schedule(now=now, rows=self.model.rows, jitter_rng=self.jitter)
+            scheduler, jitter = self.scheduler, self.jitter
+            if scheduler is None or jitter is None:
+                scheduler, jitter = self.scheduler, self.jitter = self._streams(self.model.latency)
+            if self.model.emulator_seed is not None:
+                jitter.getrandbits(128)  # the emulator draws the job's id first
+            slot = scheduler.schedule(now=now, rows=self.model.rows, jitter_rng=jitter)
             base = slot.processing - slot.start
             self.jobs.append(_ServerJob(now, slot.start, base, slot.end, self.model.rows))
             return index
@@ -422,6 +438,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--other-laws", action="store_true", help="the laws the emulator lacks, not its presets"
     )
+    parser.add_argument(
+        "--emulator-seed",
+        type=int,
+        default=None,
+        help="every run draws the jobs the emulator draws with this seed (P7's is 23); the "
+        "seeds then vary only round trips and lag (the emulator's presets only)",
+    )
     args = parser.parse_args(argv)
     prefer: str | float = args.prefer
     if prefer not in PREFERENCES:
@@ -431,6 +454,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = OTHER_LAWS if args.other_laws else SCENARIOS
     if args.lag < 0 or args.rtt < 0:
         parser.error("--rtt and --lag must be >= 0")
+    if args.emulator_seed is not None:
+        if args.other_laws:
+            parser.error("--emulator-seed draws the emulator's presets, not --other-laws")
+        if args.emulator_seed < 0:
+            parser.error("--emulator-seed must be >= 0")
+        models = tuple(replace(m, emulator_seed=args.emulator_seed) for m in models)
     print(table(seeds, policy, scarcity=args.scarcity, rtt=args.rtt, lag=args.lag, models=models))
     return 0
 

@@ -55,7 +55,7 @@ from ._values import (
     partner_profile,
 )
 from .config import EmulatorConfig, FaultKind, Partner, World
-from .latency import JobScheduler
+from .latency import JobScheduler, emulator_streams
 from .oracle import ScheduledJob
 from .ratelimit import RateLimiter
 
@@ -117,9 +117,8 @@ class EmulatorCore:
 
     def _init_state(self) -> None:
         seed = self.config.seed
-        self._job_rng = random.Random(f"debitura-emulator-jobs-{seed}")  # noqa: S311 - reproducible ids
+        self._job_rng, latency_rng = emulator_streams(seed)
         self._note_rng = random.Random(f"debitura-emulator-notes-{seed}")  # noqa: S311 - reproducible ids
-        latency_rng = random.Random(f"debitura-emulator-latency-{seed}")  # noqa: S311 - a model
         self._scheduler = JobScheduler(self.config.latency, latency_rng)
         self._stats = _Stats()
         self._notes = NoteIndex(self.config.time_scale)

@@ -45,7 +45,14 @@ from typing import Any, Final
 
 import attrs
 
-__all__ = ["LATENCY_PRESETS", "HeavyTail", "JobScheduler", "LatencyModel", "Slot"]
+__all__ = [
+    "LATENCY_PRESETS",
+    "HeavyTail",
+    "JobScheduler",
+    "LatencyModel",
+    "Slot",
+    "emulator_streams",
+]
 
 
 class HeavyTail(enum.StrEnum):
@@ -289,6 +296,22 @@ class Slot:
     end: float
     multiplier: float = 1.0
     slow_path: bool = False
+
+
+def emulator_streams(seed: int) -> tuple[random.Random, random.Random]:
+    """The emulator's random streams for ``seed``: ``(jobs, latency)``. ``jobs`` draws each new
+    job's id (128 bits), then its jitter (:meth:`JobScheduler.schedule`'s ``jitter_rng``);
+    ``latency`` is the :class:`JobScheduler`'s own. Whoever draws from them in that order (the
+    polling simulator's ``emulator_seed``) gets the emulator's jobs, in submission order.
+
+    >>> jobs, latency = emulator_streams(23)
+    >>> jobs.getrandbits(128) == emulator_streams(23)[0].getrandbits(128)
+    True
+    """
+    return (
+        random.Random(f"debitura-emulator-jobs-{seed}"),  # noqa: S311 - reproducible ids
+        random.Random(f"debitura-emulator-latency-{seed}"),  # noqa: S311 - a model
+    )
 
 
 class JobScheduler:

@@ -142,6 +142,49 @@ def test_presets_are_the_emulators_own_schedule() -> None:
     assert server.jobs[2].start == min(server.jobs[0].end, server.jobs[1].end)  # two workers
 
 
+def test_an_emulator_seed_draws_the_same_jobs_in_every_run() -> None:
+    """``emulator_seed``: the jobs are the emulator's for that seed (tested against the real
+    emulator in tests/integration/emulator), whatever the run's seed; the run's seed then moves
+    only the noise."""
+    model = replace(sim.preset("heavy-tail"), emulator_seed=23)
+    draws = []
+    for seed in (1, 2):
+        server = sim._Server(model, seed)
+        for i in range(6):
+            server.submit(float(i))
+        draws.append([(j.base, j.end - j.start) for j in server.jobs])
+    assert draws[0] == draws[1]
+    unseeded = sim._Server(sim.preset("heavy-tail"), 1)
+    for i in range(6):
+        unseeded.submit(float(i))
+    assert [(j.base, j.end - j.start) for j in unseeded.jobs] != draws[0]
+    noisy = replace(model, rtt=0.1, lag=0.05)
+    assert sim.run(noisy, sim.sdk(), 1).wall != sim.run(noisy, sim.sdk(), 2).wall
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--emulator-seed", "-1"],
+        ["--emulator-seed", "23", "--other-laws"],
+        ["--emulator-seed", "x"],
+    ],
+)
+def test_the_simulator_refuses_a_bad_emulator_seed(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        sim.main(argv)
+    assert exc.value.code == 2
+    assert "--emulator-seed" in capsys.readouterr().err
+
+
+def test_the_simulator_replays_p7_s_draw(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sim.main(["--emulator-seed", "23", "--seeds", "2"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert len(rows) == 2 + 2 * len(sim.SCENARIOS)  # header, rule, sdk and naive per scenario
+
+
 def test_round_trips_delay_answers_and_the_oracle_pays_them_too() -> None:
     model = replace(sim.preset("guide"), rtt=0.2)
     oracle = sim.run(model, None, 3)

@@ -76,6 +76,7 @@ class _Job:
     version: int = 0  # counts its answers (each may change it): a replan's memo is keyed by it
     memo: tuple[object, ...] | None = None  # (context, version, start, scout) of its due
     entry: tuple[tuple[object, ...], FifoEntry] | None = None  # its FIFO entry, by key
+    submitted: tuple[float, float] | None = None  # (sent, known) of its submission, if sent known
 
 
 _Order = tuple[int, int, float, int]

@@ -38,6 +38,32 @@ def test_a_job_starts_mid_submission_not_when_its_202_is_noticed() -> None:
     assert starts == pytest.approx({"a": 0.95, "b": 2.95, "c": 5.0})
 
 
+def test_a_shorter_submission_trip_dates_the_tracked_jobs_again() -> None:
+    """The first submissions go out together and take long (tens of ms over sockets, their
+    large bodies queued behind each other); a later, quick one shows how close to its notice a
+    202 leaves the server, and the jobs still tracked are dated by it again."""
+    planner = PollPlanner()
+    planner.add("a", 1000, now=0.030, sent=0.0)  # the shortest trip so far: mid-trip
+    assert planner._jobs["a"].accepted == pytest.approx(0.015)
+    before = planner.due("a")
+    planner.add("b", 1000, now=0.102, sent=0.100)  # a 2 ms trip
+    assert planner._jobs["a"].accepted == pytest.approx(0.029)  # half a shortest trip before
+    assert planner.due("a") == pytest.approx(before + 0.014)  # its first poll moves with it
+    planner.add("c", 1000, now=0.250, sent=0.200)  # a longer trip changes nothing
+    assert planner._jobs["a"].accepted == pytest.approx(0.029)
+    assert planner._jobs["b"].accepted == pytest.approx(0.101)
+    assert planner._jobs["c"].accepted == pytest.approx(0.249)
+
+
+def test_dating_again_never_puts_a_start_after_an_answer_that_saw_the_job_running() -> None:
+    planner = PollPlanner()
+    planner.add("a", 1000, now=0.030, sent=0.0)
+    planner.observe("a", status=IN_PROGRESS, processed=0, total=1000, now=0.020)
+    planner.add("b", 1000, now=0.102, sent=0.100)
+    assert planner._jobs["a"].accepted == pytest.approx(0.029)
+    assert planner._jobs["a"].start <= 0.020  # it was seen InProgress then
+
+
 def test_a_few_wild_samples_do_not_widen_the_set_up_bounds() -> None:
     tight = Samples(64)
     for value in [0.036] * 9 + [0.005]:  # one short job's share, against a start a trip off

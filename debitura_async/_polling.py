@@ -276,10 +276,7 @@ class PollPlanner(_Planning):
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
             raise ValueError(f"rows must be an int >= 0, not {rows!r}")
         group = self._group_of(now, sent)
-        trip = self._submit_trip
         accepted = now if sent is None else self._accepted_at(sent, now)
-        if self._submit_trip < trip:
-            self._redate()
         job = _Job(
             key=key,
             rows=rows,
@@ -306,16 +303,19 @@ class PollPlanner(_Planning):
         connection, the budget, the event loop), then half the shortest trip before it was
         known. The answer comes long after the server's clock started the job (a 1000-row body
         is uploaded, then checked): counting from it made every short set-up look shorter.
-        The rule answers are dated by (:func:`._polling_model.date_answer`)."""
-        self._submit_trip = min(self._submit_trip, max(known - sent, 0.0))
+        The rule answers are dated by (:func:`._polling_model.date_answer`); a trip shorter
+        than any before dates the tracked jobs again (:meth:`_redate`)."""
+        trip = max(known - sent, 0.0)
+        if trip < self._submit_trip:
+            self._submit_trip = trip
+            self._redate()
         return date_answer(sent, known, self._submit_trip)
 
     def _redate(self) -> None:
-        """A shorter submission round trip was seen: date the tracked jobs' acceptance again by
-        it. The first submissions go out together and their large bodies take far longer than
-        the shortest trip (tens of ms against a few over sockets, 2026-12-02), so, dated by the
-        shortest trip known then, they looked accepted several ms early and their set-ups were
-        measured several times too long."""
+        """Date the tracked jobs' acceptance again by a shorter shortest trip. The first
+        submissions go out together and take far longer than later ones (10-30 ms against 2-3
+        over sockets, 2026-12-02): dated by the shortest trip known then, they looked accepted
+        up to 4 ms early."""
         for job in self._jobs.values():
             if job.submitted is not None:
                 job.accepted = max(job.accepted, date_answer(*job.submitted, self._submit_trip))
